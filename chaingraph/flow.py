@@ -1,0 +1,550 @@
+"""Fund tracing ("fund penetration"): follow a case's money hop by hop.
+
+From a case (the accounts it paid), an account or a set of accounts, money is
+followed forward along money edges (``schema.money_edges``: transfers,
+cash-outs) or backward to its sources. A later transfer only continues an
+earlier one if it happened at or after the money arrived and within the dwell
+``window`` (default 72 h). Amounts are attributed so that an account never
+passes on more of the traced money than it received:
+
+``fifo``
+    The account's inflows (the traced money *and* any other money arriving
+    after it) form a queue; each outgoing transfer takes from the head of the
+    queue, and carries the traced share of what it takes. Money older than the
+    window leaves the queue (it stays in the account, untraced). Backward, the
+    mirror image: an outflow is funded by the most recent inflows before it.
+``proportional``
+    Each outgoing transfer carries the traced share of the account's total
+    inflow over the window before it, capped by the traced money still there.
+
+An account whose own statement is not loaded (no money edge of it was seen
+from its end, see ``seen_by``) cannot be followed reliably: it is the
+**frontier**, "statement to request next", with the amount that reached it.
+Accounts of a kind that can only receive money (cash-out points: derived from
+the schema) and accounts of ``exit_kinds`` are end points.
+
+Only :class:`~chaingraph.view.View` methods are used (``money_edges`` does the
+heavy lifting), so the same answers come from the in-memory view and Neo4j.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from chaingraph.view import MemoryView
+>>> t = pd.Timestamp("2024-03-01 10:00", tz="UTC")
+>>> nodes = pd.DataFrame({"id": ["case:C1", "bank_account:A", "bank_account:B"],
+...                       "kind": ["case", "bank_account", "bank_account"], "key": ["C1", "A", "B"]})
+>>> edges = pd.DataFrame({"id": [1, 2], "kind": ["paid_to", "transfer"],
+...     "source": ["case:C1", "bank_account:A"], "target": ["bank_account:A", "bank_account:B"],
+...     "time": [t, t + pd.Timedelta("5min")], "amount": [1000.0, 800.0], "seen_by": ["", "source"]})
+>>> r = flow(MemoryView(nodes, edges), "case:C1")
+>>> r.accounts[["id", "level", "received", "passed", "status"]].values.tolist()
+[['bank_account:A', 1, 1000.0, 800.0, 'through'], ['bank_account:B', 2, 800.0, 0.0, 'frontier']]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .exc import ChaingraphError
+from .trace import records, resolve_refs, to_subgraph
+
+__all__ = ["flow", "FlowResult", "DEFAULT_EXIT_KINDS"]
+
+METHODS = ("fifo", "proportional")
+DIRECTIONS = ("forward", "backward")
+# Node kinds where money leaves what bank statements can show (the trail goes
+# on chain): end points even when nothing further is known. A parameter.
+DEFAULT_EXIT_KINDS = ("wallet",)
+_NAT = np.iinfo(np.int64).min
+_NEG, _POS = -(2**62), 2**62          # unbounded, in (mirrored) nanoseconds
+
+
+def _window_ns(window) -> int:
+    try:
+        w = pd.Timedelta(window) if not isinstance(window, (int, float)) else pd.Timedelta(seconds=window)
+    except (ValueError, TypeError):
+        raise ChaingraphError(f"window {window!r} is not a duration (e.g. 72h, 30min, 3d)") from None
+    if w < pd.Timedelta(0):
+        raise ChaingraphError(f"window {window!r} must not be negative")
+    return int(w.value)
+
+
+def _ns(v) -> int:
+    ts = pd.Timestamp(v)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return int(ts.as_unit("ns").value)
+
+
+@dataclass
+class FlowResult:
+    """What :func:`flow` found.
+
+    ``accounts``: ``id, kind, key, label, level, received, passed, remainder,
+    has_statement, status, reason`` — one row per account reached (``level``
+    1 = first-level account; ``status`` is ``through``, ``end``,
+    ``frontier`` or ``hop_limit``). ``edges``: full rows of the money edges
+    followed, with ``attributed`` (the traced money it carried, ≤ ``amount``),
+    ``level`` (of its sending account, in the direction followed) and ``hop``
+    (the step at which it was first followed).
+    ``end_points`` and ``frontier`` are views of ``accounts``; ``untraced``
+    breaks down the money not followed to an end point.
+    """
+
+    accounts: pd.DataFrame
+    edges: pd.DataFrame
+    start: list[str]
+    method: str
+    direction: str
+    window: str
+    traced: float
+    untraced: dict = field(default_factory=dict)
+    view: object = field(default=None, repr=False, compare=False)
+
+    @property
+    def end_points(self) -> pd.DataFrame:
+        return self.accounts[self.accounts["status"] == "end"].reset_index(drop=True)
+
+    @property
+    def frontier(self) -> pd.DataFrame:
+        """Accounts whose statement to request next, most money first."""
+        f = self.accounts[self.accounts["status"] == "frontier"]
+        return f.sort_values(["remainder", "id"], ascending=[False, True], ignore_index=True)
+
+    @property
+    def nodes(self) -> pd.DataFrame:
+        return self.accounts
+
+    def to_json(self) -> dict:
+        acc = ("kind", "key", "id", "level", "received", "passed", "remainder", "status", "reason")
+        return {
+            "start": list(self.start),
+            "method": self.method,
+            "direction": self.direction,
+            "window": self.window,
+            "traced": _num(self.traced),
+            "accounts": records(self.accounts, acc),
+            "transfers": records(self.edges, ("kind", "source", "target", "id", "time", "amount",
+                                              "attributed", "level", "hop")),
+            "end_points": records(self.end_points, acc),
+            "frontier": [dict(r, amount=r["remainder"]) for r in records(self.frontier, acc)],
+            "untraced": {k: _num(v) for k, v in self.untraced.items()},
+        }
+
+    def to_json_str(self) -> str:
+        return json.dumps(self.to_json(), ensure_ascii=False, indent=2)
+
+    def subgraph(self):
+        """The flow as a networkx MultiDiGraph (edges carry ``attributed``, nodes ``level``)."""
+        edges = self.edges
+        if self.view is not None and len(edges):
+            full = self.view.edges(sorted(set(edges["source"])), "out")
+            full = full[full["id"].isin(edges["id"])]
+            extra = [c for c in full.columns if c not in edges.columns or c == "id"]
+            edges = edges.merge(full[extra], on="id", how="left")
+        nodes = self.accounts
+        if self.view is not None:
+            missing = sorted(set(self.start) - set(nodes["id"]))
+            nodes = pd.concat([nodes, self.view.nodes(missing)], ignore_index=True) if missing else nodes
+        return to_subgraph(nodes, edges)
+
+
+def _num(v):
+    return None if v is None or (isinstance(v, float) and (math.isnan(v) or math.isinf(v))) else round(float(v), 2)
+
+
+class _Kernel:
+    """Attribution at one account: chunks of traced money in, transfers out."""
+
+    def __init__(self, method, w):
+        self.method, self.w = method, w
+
+    def run(self, chunks, outs, ins, used):
+        """chunks: list of (tau, hi, amount, via); outs/ins: arrays (tau, amount, id) sorted.
+
+        Returns a list of (out_row, attributed) and the traced money left behind.
+        """
+        if self.method == "fifo":
+            return self._fifo(chunks, outs, ins, used)
+        return self._proportional(chunks, outs, ins, used)
+
+    @staticmethod
+    def _items(chunks, ins, w, start):
+        """Inflow items (tau, expiry, total, traced) of the account, traced parts marked."""
+        traced = {}
+        extra = []
+        for tau, hi, amt, via in chunks:
+            if via >= 0:
+                traced[via] = traced.get(via, 0.0) + amt
+            else:
+                extra.append((tau, hi, amt if not math.isinf(amt) else math.inf, amt))
+        items = []
+        in_tau, in_amt, in_id = ins
+        for k in range(len(in_tau)):
+            eid = int(in_id[k])
+            if in_tau[k] < start and eid not in traced:
+                continue
+            tot = float(in_amt[k]) if in_amt[k] == in_amt[k] else 0.0
+            tr = traced.pop(eid, 0.0)
+            items.append((int(in_tau[k]), int(in_tau[k]) + w, max(tot, tr), tr))
+        # traced inflows the statement does not show (should not happen; kept whole)
+        for eid, tr in traced.items():
+            tau = next(c[0] for c in chunks if c[3] == eid)
+            items.append((tau, tau + w, tr, tr))
+        items += extra
+        items.sort(key=lambda x: (x[0], x[1]))
+        return items
+
+    def _fifo(self, chunks, outs, ins, used):
+        start = min(c[0] for c in chunks)
+        items = self._items(chunks, ins, self.w, start)
+        out_tau, out_amt, out_id = outs
+        q = []          # [expiry, remaining total, traced ratio, remaining traced]
+        head = 0
+        i = 0
+        result, stayed = [], 0.0
+        for j in range(len(out_tau)):
+            t = out_tau[j]
+            while i < len(items) and items[i][0] <= t:
+                tau, exp, tot, tr = items[i]
+                ratio = 1.0 if math.isinf(tr) else (tr / tot if tot > 0 else 0.0)
+                q.append([exp, tot, ratio, tr])
+                i += 1
+            while head < len(q) and (q[head][0] < t or q[head][1] <= 0):
+                if q[head][0] < t and not math.isinf(q[head][3]):
+                    stayed += q[head][3]
+                head += 1
+            x = float(out_amt[j]) if out_amt[j] == out_amt[j] else 0.0
+            got = 0.0
+            k = head
+            while x > 1e-9 and k < len(q):
+                it = q[k]
+                if it[0] < t or it[1] <= 0:
+                    k += 1
+                    continue
+                c = min(x, it[1])
+                part = c * it[2]
+                if not math.isinf(it[3]):
+                    part = min(part, it[3])
+                    it[3] -= part
+                it[1] -= c
+                x -= c
+                got += part
+                k += 1 if it[1] <= 0 else 0
+            if got > 0:
+                eid = int(out_id[j])
+                cap = float(out_amt[j]) - used.get(eid, 0.0)
+                got = min(got, cap)
+                if got > 0:
+                    result.append((j, got))
+        for it in q[head:]:
+            if not math.isinf(it[3]):
+                stayed += it[3]
+        for tau, exp, tot, tr in items[i:]:
+            if not math.isinf(tr):
+                stayed += tr
+        return result, stayed
+
+    def _proportional(self, chunks, outs, ins, used):
+        start = min(c[0] for c in chunks)
+        items = self._items(chunks, ins, self.w, start - self.w)
+        tau = np.array([it[0] for it in items], np.int64)
+        exp = np.array([it[1] for it in items], np.int64)
+        tot = np.array([it[2] for it in items], np.float64)
+        tr = np.array([it[3] for it in items], np.float64)
+        out_tau, out_amt, out_id = outs
+        result = []
+        passed = 0.0
+        for j in range(len(out_tau)):
+            t = out_tau[j]
+            live = (tau <= t) & (exp >= t)
+            case_in = tr[live].sum()
+            if case_in <= 0:
+                continue
+            if math.isinf(case_in):
+                share = 1.0
+            else:
+                total_in = tot[live].sum()
+                share = min(1.0, case_in / total_in) if total_in > 0 else 0.0
+            x = float(out_amt[j]) if out_amt[j] == out_amt[j] else 0.0
+            arrived = tr[tau <= t].sum()
+            got = min(x * share, arrived - passed)
+            eid = int(out_id[j])
+            got = min(got, float(out_amt[j]) - used.get(eid, 0.0))
+            if got > 0:
+                result.append((j, got))
+                passed += got
+        received = tr.sum()
+        return result, (0.0 if math.isinf(received) else received - passed)
+
+
+def _start_chunks(view, starts, direction, w, since, until):
+    """Initial traced money: per start account, (tau, hi, amount, via, from_node)."""
+    schema = view.schema
+    money_kinds = set()
+    for k in schema.money_edges:
+        money_kinds |= set(schema.edges[k].source) | set(schema.edges[k].target)
+    lo = _NEG if since is None else _ns(since)
+    hi = _POS if until is None else _ns(until)
+    if direction == "backward":
+        lo, hi = -hi, -lo
+    chunks = []   # (account, tau, hi, amount, via)
+    others = [s for s in starts if schema.split_id(s)[0] not in money_kinds]
+    for s in starts:
+        if schema.split_id(s)[0] in money_kinds:
+            chunks.append((s, lo, hi, math.inf, -1))
+    if not others:
+        return chunks, []
+    if direction == "backward":
+        raise ChaingraphError("backward fund tracing starts from accounts, not from "
+                              + ", ".join(others))
+    e = view.edges(others, "both")
+    ends = []
+    for row in e.itertuples(index=False):
+        ek = schema.edges.get(row.kind)
+        if ek is None or ek.upstream == "none":
+            continue
+        frm, to = (row.source, row.target) if ek.upstream == "source" else (row.target, row.source)
+        if frm in others and schema.split_id(to)[0] in money_kinds:
+            ends.append((frm, to, row))
+    if not ends:
+        return chunks, []
+    nodes = view.nodes(list({f for f, _, _ in ends})).set_index("id")
+    by_start: dict = {}
+    for frm, to, row in ends:
+        by_start.setdefault(frm, []).append((to, row))
+    paid = []
+    for frm, lst in by_start.items():
+        loss = pd.to_numeric(nodes.loc[frm].get("loss") if "loss" in nodes.columns else None, errors="coerce")
+        amounts = [getattr(r, "amount", np.nan) for _, r in lst]
+        amounts = [float(a) if a is not None and a == a else np.nan for a in amounts]
+        known = sum(a for a in amounts if a == a)
+        n_unknown = sum(1 for a in amounts if a != a)
+        fill = (float(loss) - known) / n_unknown if n_unknown and loss is not None and loss == loss and loss > known else math.inf
+        for (to, row), a in zip(lst, amounts):
+            amt = a if a == a else fill
+            t = getattr(row, "time", None)
+            paid.append((to, amt, None if t is None or pd.isna(t) else _ns(t), int(row.id)))
+    # missing payment times: the first incoming transfer into the account matching the amount
+    need = [p for p in paid if p[2] is None and not math.isinf(p[1])]
+    match = {}
+    if need:
+        m = view.money_edges([p[0] for p in need], "in")
+        for to, amt, _, eid in need:
+            cand = m[(m["target"] == to) & ((m["amount"] - amt).abs() < 0.01)].sort_values(["time", "id"])
+            if len(cand):
+                match[eid] = _ns(cand["time"].iloc[0])
+    for to, amt, t, eid in paid:
+        t = t if t is not None else match.get(eid)
+        if t is None:
+            chunks.append((to, lo, hi, amt, -1))
+        else:
+            chunks.append((to, max(t, lo), min(t + w, hi), amt, -1))
+    return chunks, [p[3] for p in paid]
+
+
+def flow(view, ref_or_refs, window="72h", hops: int = 6, min_amount: float = 0, method: str = "fifo",
+         direction: str = "forward", since=None, until=None, exit_kinds=DEFAULT_EXIT_KINDS) -> FlowResult:
+    """Follow money from a case, an account or accounts, hop by hop.
+
+    Parameters
+    ----------
+    view : View
+    ref_or_refs : str or list of str
+        A case (its ``paid_to``-like edges give the first-level accounts, the
+        amount paid — or the case loss — and the time paid — or the first
+        incoming transfer of that amount), an account, or several. From an
+        account, every transfer out (within ``since``/``until``) is followed
+        in full.
+    window : str or pandas.Timedelta
+        Dwell window: a transfer continues money that arrived at most this
+        long before it (``72h``, ``30min``, ``3d``).
+    hops : int
+        Most transfers followed from a first-level account.
+    min_amount : float
+        Transfers carrying less traced money than this are not followed
+        (the money counts as untraced at the sending account).
+    method : {"fifo", "proportional"}
+    direction : {"forward", "backward"}
+        ``backward`` traces the sources of the money into the start accounts.
+    since, until : timestamp, optional
+        Bounds of the first hop when starting from accounts.
+    exit_kinds : sequence of str
+        Node kinds that are end points even without a statement.
+
+    Returns
+    -------
+    FlowResult
+    """
+    if method not in METHODS:
+        raise ChaingraphError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    if direction not in DIRECTIONS:
+        raise ChaingraphError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
+    if hops < 0:
+        raise ChaingraphError("hops must not be negative")
+    w = _window_ns(window)
+    schema = view.schema
+    starts = resolve_refs(view, ref_or_refs)
+    src_kinds, dst_kinds = set(), set()
+    for k in schema.money_edges:
+        src_kinds |= set(schema.edges[k].source)
+        dst_kinds |= set(schema.edges[k].target)
+    terminal = dst_kinds - src_kinds if direction == "forward" else src_kinds - dst_kinds
+    exit_kinds = set(exit_kinds or ())
+    nxt_dir, oth_dir = ("out", "in") if direction == "forward" else ("in", "out")
+    sign = 1 if direction == "forward" else -1
+    kernel = _Kernel(method, w)
+
+    init, _ = _start_chunks(view, starts, direction, w, since, until)
+    level: dict = {}
+    received: dict = {}
+    passed: dict = {}
+    for acc, *_ in init:
+        level.setdefault(acc, 1)
+    chunks: dict = {}
+    for acc, tau, hi, amt, via in init:
+        chunks.setdefault(acc, []).append((tau, hi, amt, via))
+        received[acc] = received.get(acc, 0.0) + amt
+    used: dict = {}
+    flows = []          # DataFrames of followed edges with attributed, level
+    traced_total = sum(received.values())
+    expanded_last = set()
+    for h in range(1, hops + 1):
+        todo = [a for a in chunks if schema.split_id(a)[0] not in terminal]
+        if not todo:
+            chunks = {}
+            break
+        lo = np.array([min(c[0] for c in chunks[a]) for a in todo], np.int64)
+        hi = np.array([max(c[1] for c in chunks[a]) for a in todo], np.int64)
+        pad = w if method == "proportional" else 0
+        def bounds(a, b):  # mirrored [a, b] -> view since/until (unbounded as NaT)
+            a2, b2 = (a, b) if sign > 0 else (-b, -a)
+            a2 = np.where(np.abs(a2) >= _POS, _NAT, a2)
+            b2 = np.where(np.abs(b2) >= _POS, _NAT, b2)
+            return a2, b2
+        s1, u1 = bounds(lo, hi)
+        s2, u2 = bounds(np.where(lo <= _NEG, lo, lo - pad), hi)
+        outs = view.money_edges(todo, nxt_dir, since=s1, until=u1)
+        ins = view.money_edges(todo, oth_dir, since=s2, until=u2)
+        end_col = "source" if nxt_dir == "out" else "target"
+        oth_col = "target" if nxt_dir == "out" else "source"
+        outs = _prepared(outs, sign, end_col)
+        ins = _prepared(ins, sign, oth_col)
+        og = _groups(outs, end_col)
+        ig = _groups(ins, oth_col)
+        new_chunks: dict = {}
+        picked = []
+        for a in todo:
+            o = og.get(a)
+            if o is None:
+                continue  # nothing goes on: the traced money stays here
+            i = ig.get(a, (np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), None))
+            res, _left = kernel.run(chunks[a], o[:3], i[:3], used)
+            rows = o[3]
+            for j, got in res:
+                if got < min_amount or got <= 0:
+                    continue
+                r = rows[j]
+                eid = int(outs["id"].iat[r])
+                used[eid] = used.get(eid, 0.0) + got
+                passed[a] = passed.get(a, 0.0) + got
+                nb = outs[oth_col].iat[r]
+                tau = int(outs["_tau"].iat[r])
+                new_chunks.setdefault(nb, []).append((tau, tau + w, got, eid))
+                picked.append((r, got))
+        if picked:
+            idx = [r for r, _ in picked]
+            f = outs.iloc[idx].drop(columns=["_tau"]).reset_index(drop=True)
+            f["attributed"] = [g for _, g in picked]
+            f["level"] = [level[a] for a in f[end_col]]
+            f["hop"] = h
+            flows.append(f)
+        for nb, lst in new_chunks.items():
+            level.setdefault(nb, h + 1)
+            received[nb] = received.get(nb, 0.0) + sum(c[2] for c in lst)
+        chunks = new_chunks
+    expanded_last = set(chunks)   # reached at the last hop, not followed further
+
+    ids = list(level)
+    has = view.has_statement(ids) if ids else pd.Series(dtype=bool)
+    nodes = view.nodes(ids)
+    acc = pd.DataFrame({"id": ids, "level": [level[a] for a in ids]})
+    acc["received"] = [received.get(a, 0.0) for a in ids]
+    acc["passed"] = [passed.get(a, 0.0) for a in ids]
+    acc["received"] = acc["received"].where(~np.isinf(acc["received"]), np.nan)
+    acc["remainder"] = (acc["received"] - acc["passed"]).clip(lower=0)
+    acc["has_statement"] = [bool(has.get(a, False)) for a in ids]
+    status, reason = [], []
+    for a, hs, rest in zip(ids, acc["has_statement"], acc["remainder"]):
+        kind = schema.split_id(a)[0]
+        if kind in terminal:
+            st, why = "end", "cash_out" if direction == "forward" else "source"
+        elif passed.get(a, 0) > 0:
+            st, why = ("frontier", "no statement loaded") if not hs and rest > 0.005 else ("through", "")
+        elif a in expanded_last:
+            st, why = "hop_limit", "hop limit reached"
+        elif kind in exit_kinds:
+            st, why = "end", "exit"
+        elif not hs:
+            st, why = "frontier", "no statement loaded"
+        else:
+            st, why = "end", "no further transfer in window"
+        status.append(st)
+        reason.append(why)
+    acc["status"], acc["reason"] = status, reason
+    acc = nodes.merge(acc, on="id", how="right")
+    lead = ["id", "kind", "key", "label", "level", "received", "passed", "remainder", "has_statement",
+            "status", "reason"]
+    lead = [c for c in lead if c in acc.columns]
+    acc = acc[lead + [c for c in acc.columns if c not in lead]]
+    acc = acc.sort_values(["level", "id"], kind="stable", ignore_index=True)
+    if flows:
+        edges = pd.concat(flows, ignore_index=True)
+        edges = edges.groupby("id", sort=False).agg(
+            {**{c: "first" for c in edges.columns if c not in ("id", "attributed", "level", "hop")},
+             "attributed": "sum", "level": "min", "hop": "min"}).reset_index()
+        edges = edges.sort_values(["level", "time", "id"], kind="stable", ignore_index=True)
+    else:
+        edges = pd.DataFrame(columns=["id", "kind", "source", "target", "time", "amount", "seen_by",
+                                      "attributed", "level", "hop"])
+    lead = ["id", "kind", "source", "target", "time", "amount", "attributed", "level", "hop"]
+    edges = edges[lead + [c for c in edges.columns if c not in lead]]
+    rem = acc["remainder"].fillna(0)
+    untraced = {
+        "frontier": float(rem[acc["status"] == "frontier"].sum()),
+        "hop_limit": float(rem[acc["status"] == "hop_limit"].sum()),
+        "stayed": float(rem[acc["status"] == "through"].sum()),
+    }
+    untraced["total"] = sum(untraced.values())
+    ends = acc[acc["status"] == "end"]
+    untraced["at_end_points"] = float(ends["received"].fillna(0).sum())
+    return FlowResult(accounts=acc, edges=edges, start=starts, method=method, direction=direction,
+                      window=str(window), traced=traced_total, untraced=untraced, view=view)
+
+
+def _prepared(df: pd.DataFrame, sign: int, end_col: str) -> pd.DataFrame:
+    """Money edges with mirrored time ``_tau`` (int64 ns), sorted for deterministic attribution."""
+    df = df.reset_index(drop=True)
+    t = df["time"].to_numpy("datetime64[ns]").view("int64") if len(df) else np.zeros(0, np.int64)
+    df["_tau"] = t * sign
+    return df.sort_values([end_col, "_tau", "id"], kind="stable", ignore_index=True)
+
+
+def _groups(df: pd.DataFrame, col: str) -> dict:
+    """Per account: (tau, amount, id, row positions) arrays of its edges, in order."""
+    if not len(df):
+        return {}
+    keys = df[col].to_numpy(dtype=object)
+    tau = df["_tau"].to_numpy(np.int64)
+    amt = df["amount"].to_numpy(np.float64)
+    ids = df["id"].to_numpy(np.int64)
+    cut = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+    bounds = np.concatenate([[0], cut, [len(df)]])
+    out = {}
+    for s, e in zip(bounds[:-1], bounds[1:]):
+        out[keys[s]] = (tau[s:e], amt[s:e], ids[s:e], np.arange(s, e))
+    return out

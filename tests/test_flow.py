@@ -1,0 +1,149 @@
+"""Fund tracing on small hand-built graphs, with exact expected answers."""
+
+import pandas as pd
+import pytest
+
+from chaingraph.exc import ChaingraphError
+from chaingraph.flow import flow
+from chaingraph.view import MemoryView
+
+T = pd.Timestamp("2024-03-01 10:00", tz="UTC")
+
+
+def m(minutes):
+    return T + pd.Timedelta(minutes=minutes)
+
+
+def view(edges):
+    """edges: (kind, source, target, time, amount, seen_by); nodes derived from the ids."""
+    e = pd.DataFrame(edges, columns=["kind", "source", "target", "time", "amount", "seen_by"])
+    e.insert(0, "id", range(1, len(e) + 1))
+    ids = sorted(set(e["source"]) | set(e["target"]))
+    n = pd.DataFrame({"id": ids, "kind": [i.split(":")[0] for i in ids], "key": [i.split(":")[1] for i in ids]})
+    n["loss"] = [5000.0 if i == "case:C2" else None for i in ids]
+    return MemoryView(n, e)
+
+
+def acc(r):
+    return {row.key: (row.level, row.received, row.passed, row.status)
+            for row in r.accounts.itertuples()}
+
+
+def flows(r):
+    return {(s.split(":")[1], t.split(":")[1]): a for s, t, a in r.edges[["source", "target", "attributed"]].values}
+
+
+SPLIT = [
+    ("paid_to", "case:C1", "bank_account:A", T, 1000.0, ""),
+    ("transfer", "bank_account:A", "bank_account:D", m(-60), 500.0, "source"),   # before the money came
+    ("transfer", "bank_account:A", "bank_account:B", m(10), 600.0, "source"),
+    ("transfer", "bank_account:A", "bank_account:C", m(20), 400.0, "source"),
+    ("cash_out", "bank_account:B", "cash_point:ATM1", m(60), 600.0, "source"),
+]
+
+
+def test_split_time_order_frontier_and_cash_out():
+    r = flow(view(SPLIT), "case:C1")
+    assert acc(r) == {
+        "A": (1, 1000.0, 1000.0, "through"),
+        "B": (2, 600.0, 600.0, "through"),
+        "C": (2, 400.0, 0.0, "frontier"),
+        "ATM1": (3, 600.0, 0.0, "end"),
+    }
+    assert "D" not in set(r.accounts["key"])            # time order excludes the earlier transfer
+    assert flows(r) == {("A", "B"): 600.0, ("A", "C"): 400.0, ("B", "ATM1"): 600.0}
+    assert list(r.frontier["key"]) == ["C"] and r.frontier["remainder"].tolist() == [400.0]
+    assert list(r.end_points["key"]) == ["ATM1"]
+    assert r.untraced["frontier"] == 400.0 and r.untraced["total"] == 400.0
+    j = r.to_json()
+    assert [f["key"] for f in j["frontier"]] == ["C"] and j["frontier"][0]["amount"] == 400.0
+    assert {t["id"] for t in j["transfers"]} == {3, 4, 5}
+    g = r.subgraph()
+    assert g.nodes["bank_account:C"]["level"] == 2
+    assert g.edges["bank_account:A", "bank_account:B", 3]["attributed"] == 600.0
+    assert g.edges["bank_account:A", "bank_account:B", 3]["kind"] == "transfer"
+
+
+def test_dwell_window_excludes_late_transfer():
+    e = [("paid_to", "case:C1", "bank_account:A", T, 1000.0, ""),
+         ("transfer", "bank_account:A", "bank_account:B", T + pd.Timedelta("73h"), 1000.0, "source")]
+    r = flow(view(e), "case:C1", window="72h")
+    assert acc(r) == {"A": (1, 1000.0, 0.0, "end")}
+    assert r.accounts["reason"].tolist() == ["no further transfer in window"]
+    r = flow(view(e), "case:C1", window="74h")
+    assert acc(r)["B"] == (2, 1000.0, 0.0, "frontier")
+
+
+def test_merge_and_case_loss_when_paid_amount_unknown():
+    e = [("paid_to", "case:C2", "bank_account:A1", T, None, ""),
+         ("paid_to", "case:C2", "bank_account:A2", T, 2000.0, ""),
+         ("transfer", "bank_account:A1", "bank_account:M", m(5), 3000.0, "both"),
+         ("transfer", "bank_account:A2", "bank_account:M", m(6), 2000.0, "both"),
+         ("cash_out", "bank_account:M", "cash_point:X", m(30), 5000.0, "source")]
+    r = flow(view(e), "case:C2")
+    assert acc(r) == {
+        "A1": (1, 3000.0, 3000.0, "through"),        # loss 5000 minus the 2000 known
+        "A2": (1, 2000.0, 2000.0, "through"),
+        "M": (2, 5000.0, 5000.0, "through"),
+        "X": (3, 5000.0, 0.0, "end"),
+    }
+
+
+def test_cycle_is_followed_in_time_order():
+    e = [("paid_to", "case:C1", "bank_account:A", T, 1000.0, ""),
+         ("transfer", "bank_account:A", "bank_account:B", m(1), 1000.0, "both"),
+         ("transfer", "bank_account:B", "bank_account:A", m(2), 1000.0, "both"),
+         ("transfer", "bank_account:A", "bank_account:C", m(3), 1000.0, "source")]
+    r = flow(view(e), "case:C1")
+    assert flows(r) == {("A", "B"): 1000.0, ("B", "A"): 1000.0, ("A", "C"): 1000.0}
+    assert acc(r) == {
+        "A": (1, 2000.0, 2000.0, "through"),         # the same money, twice round
+        "B": (2, 1000.0, 1000.0, "through"),
+        "C": (4, 1000.0, 0.0, "frontier"),
+    }
+    assert r.edges.set_index("id")["hop"].to_dict() == {2: 1, 3: 2, 4: 3}
+
+
+MIXED = [("paid_to", "case:C1", "bank_account:A", T, 1000.0, ""),
+         ("transfer", "bank_account:Z", "bank_account:A", m(1), 1000.0, "both"),
+         ("transfer", "bank_account:A", "bank_account:B", m(10), 1500.0, "source"),
+         ("transfer", "bank_account:A", "bank_account:C", m(20), 500.0, "source")]
+
+
+def test_fifo_and_proportional_amounts():
+    r = flow(view(MIXED), "case:C1", method="fifo")
+    assert flows(r) == {("A", "B"): 1000.0}
+    r = flow(view(MIXED), "case:C1", method="proportional")
+    assert flows(r) == {("A", "B"): 750.0, ("A", "C"): 250.0}
+    assert acc(r)["A"] == (1, 1000.0, 1000.0, "through")
+
+
+def test_min_amount_and_hops():
+    r = flow(view(MIXED), "case:C1", method="proportional", min_amount=300)
+    assert flows(r) == {("A", "B"): 750.0}
+    assert r.untraced["stayed"] == 250.0
+    r = flow(view(SPLIT), "case:C1", hops=1)
+    assert acc(r)["B"] == (2, 600.0, 0.0, "hop_limit")
+
+
+def test_from_account_and_backward():
+    e = [("transfer", "bank_account:A1", "bank_account:M", m(5), 600.0, "both"),
+         ("transfer", "bank_account:A2", "bank_account:M", m(6), 400.0, "target"),
+         ("transfer", "bank_account:M", "bank_account:N", m(30), 1000.0, "source"),
+         ("transfer", "bank_account:Q", "bank_account:A1", m(-600), 600.0, "target")]
+    r = flow(view(e), "bank_account:M")
+    assert flows(r) == {("M", "N"): 1000.0}
+    r = flow(view(e), "bank_account:M", direction="backward")
+    assert flows(r) == {("A1", "M"): 600.0, ("A2", "M"): 400.0, ("Q", "A1"): 600.0}   # 10 h earlier
+    r = flow(view(e), "bank_account:M", direction="backward", window="1h")
+    assert flows(r) == {("A1", "M"): 600.0, ("A2", "M"): 400.0}
+    assert acc(r)["A1"][3] == "end" and acc(r)["A2"][3] == "frontier"
+    with pytest.raises(ChaingraphError):
+        flow(view(SPLIT), "case:C1", direction="backward")
+
+
+def test_bad_arguments():
+    with pytest.raises(ChaingraphError):
+        flow(view(SPLIT), "case:C1", method="lifo")
+    with pytest.raises(ChaingraphError):
+        flow(view(SPLIT), "case:C1", window="soon")
