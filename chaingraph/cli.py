@@ -18,6 +18,7 @@ from .exc import ChaingraphError
 COMMAND_MODULES = [
     "chaingraph.cli",
     "chaingraph.leads",
+    "chaingraph.trace",
 ]
 
 

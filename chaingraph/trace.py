@@ -301,3 +301,95 @@ def trace(view, ref_or_refs, direction: str = "downstream", hops: int = 4, kinds
     lead = [c for c in TraceResult.EDGE_COLUMNS if c in edges.columns]
     edges = edges[lead + [c for c in edges.columns if c not in lead]]
     return TraceResult(nodes=nodes, edges=edges, start=starts, truncated=truncated)
+
+
+# -- command line (thin: one library call per command) -----------------------------
+
+def _open_view(path):
+    from .store import Store
+    from .view import MemoryView
+
+    return MemoryView(Store.open(path))
+
+
+def _print_table(df, columns):
+    cols = [c for c in columns if c in df.columns]
+    print(df[cols].to_string(index=False) if len(df) else "(nothing)")
+
+
+def cmd_trace(args) -> int:
+    r = trace(_open_view(args.store), args.ref, direction=args.direction, hops=args.hops,
+              kinds=args.kind or None, since=args.since, until=args.until, max_pivots=args.max_pivots)
+    if args.json:
+        print(r.to_json_str())
+    else:
+        _print_table(r.nodes, ("hops", "pivots", "direction", "kind", "key", "label"))
+        if r.truncated:
+            print("(stopped early: more than the limit of entities reached)")
+    return 0
+
+
+def cmd_flow(args) -> int:
+    from .flow import flow
+
+    r = flow(_open_view(args.store), args.ref, window=args.window, hops=args.hops, min_amount=args.min_amount,
+             method=args.method, direction=args.direction)
+    if args.json:
+        print(r.to_json_str())
+    else:
+        print("accounts reached:")
+        _print_table(r.accounts, ("level", "kind", "key", "received", "passed", "remainder", "status", "reason"))
+        print("\nstatements to request next (frontier):")
+        _print_table(r.frontier, ("level", "kind", "key", "remainder"))
+        print("\nuntraced: " + ", ".join(f"{k} {v:,.2f}" for k, v in r.untraced.items()))
+    return 0
+
+
+def cmd_path(args) -> int:
+    from .paths import paths
+
+    r = paths(_open_view(args.store), args.a, args.b, k=args.k, max_hops=args.max_hops)
+    if args.json:
+        print(r.to_json_str())
+    elif not r.count:
+        print(f"no path of at most {args.max_hops} steps between {r.a} and {r.b}")
+    else:
+        for p, g in r.edges.groupby("path"):
+            print(f"path {p + 1} ({len(g)} steps):")
+            for a, kind, b, evidence in zip(g["from"], g["kind"], g["to"], g["evidence"]):
+                ev = "; ".join(f"{e['file']}:{e['row']}" for e in evidence[:3])
+                print(f"  {a} -[{kind}]- {b}   {ev}")
+    return 0
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("trace", help="trace the chain upstream / downstream from an entity")
+    p.add_argument("--store", required=True)
+    p.add_argument("--from", dest="ref", required=True, action="append", help="kind:value or identifier (repeatable)")
+    p.add_argument("--direction", choices=DIRECTIONS, default="downstream")
+    p.add_argument("--hops", type=int, default=4)
+    p.add_argument("--max-pivots", type=int, default=2)
+    p.add_argument("--kind", action="append", help="only report these node kinds (repeatable)")
+    p.add_argument("--since")
+    p.add_argument("--until")
+    p.add_argument("--window", help="accepted for symmetry with flow; trace does not use it")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_trace)
+    p = sub.add_parser("flow", help="follow the money (fund penetration) from a case or accounts")
+    p.add_argument("--store", required=True)
+    p.add_argument("--from", dest="ref", required=True, action="append", help="case or account (repeatable)")
+    p.add_argument("--window", default="72h", help="dwell window (default 72h)")
+    p.add_argument("--hops", type=int, default=6)
+    p.add_argument("--min-amount", type=float, default=0)
+    p.add_argument("--method", choices=("fifo", "proportional"), default="fifo")
+    p.add_argument("--direction", choices=("forward", "backward"), default="forward")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_flow)
+    p = sub.add_parser("path", help="k shortest evidence paths between two entities")
+    p.add_argument("--store", required=True)
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("--k", type=int, default=3)
+    p.add_argument("--max-hops", type=int, default=6)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_path)
