@@ -183,6 +183,69 @@ class _Hit:
     last: int | None = None
 
 
+LOOKBACK = pd.Timedelta(days=7)
+
+
+def _holder_name(g: _Graph, node: str) -> str:
+    if node in g.nodes.index:
+        r = g.nodes.loc[node]
+        for col in ("holder_name", "name"):
+            v = r.get(col) if col in r else None
+            if isinstance(v, str) and v.strip():
+                return v.strip()
+        lab = r.get("label")
+        if isinstance(lab, str):
+            return lab.split(" (", 1)[0].strip()
+    return ""
+
+
+def _payments(g: _Graph, case: str, loss):
+    """The victim's payments of a case: [(paid_to edge, time, amount)].
+
+    A case report's time is often the time of the report, after the money has
+    moved on; the payment itself is found in the first-level account's
+    statement: the incoming transfers from an account of the victim (same
+    name) in the days before the report, else one transfer of the amount paid.
+    Without either, the report's time and amount are used.
+    """
+    names = set()
+    if "victim_name" in g.nodes.columns and case in g.nodes.index:
+        v = g.nodes.at[case, "victim_name"]
+        if isinstance(v, str) and v.strip():
+            names.add(v.strip())
+    for i in g.inn.get(case, ()):
+        if g.kind[i] == "reported":
+            n = _holder_name(g, g.src[i])
+            if n:
+                names.add(n)
+    out = []
+    lb, slack = int(LOOKBACK.value), int(pd.Timedelta(days=1).value)
+    for i in g.out.get(case, ()):
+        if g.kind[i] != "paid_to":
+            continue
+        amt = g.amount[i] if g.amount[i] > 0 else (loss if loss and loss > 0 else 0.0)
+        t = int(g.time[i])
+        acct = g.dst[i]
+        if t != g.nat:
+            ins = [j for j in g.inn.get(acct, ()) if g.kind[j] in g.money and g.time[j] != g.nat
+                   and t - lb <= g.time[j] <= t + slack]
+            mine = [j for j in ins if names and _holder_name(g, g.src[j]) in names]
+            if mine:
+                left = amt if amt > 0 else math.inf
+                for j in mine:
+                    x = min(float(g.amount[j]), left)
+                    if x > 0:
+                        out.append((i, int(g.time[j]), x))
+                        left -= x
+                continue
+            same = [j for j in ins if amt > 0 and abs(g.amount[j] - amt) < 0.01]
+            if same:
+                out.append((i, int(g.time[same[0]]), float(amt)))
+                continue
+        out.append((i, t, float(amt)))
+    return out
+
+
 def _money(g: _Graph, cases, window: pd.Timedelta, hops: int, min_amount: float, loss: dict):
     """Follow the cases' money: ({case: {account: _Hit}}, {case: {frontier account: amount}}).
 
@@ -199,13 +262,8 @@ def _money(g: _Graph, cases, window: pd.Timedelta, hops: int, min_amount: float,
     heap = []
     seq = 0
     for c in cases:
-        for i in g.out.get(c, ()):
-            if g.kind[i] != "paid_to":
-                continue
-            amt = g.amount[i]
-            if not (amt > 0):
-                amt = loss.get(c) if loss.get(c, 0) > 0 else 0.0
-            heapq.heappush(heap, (int(g.time[i]), seq, c, g.dst[i], float(amt), 1, [i]))
+        for i, t0, amt in _payments(g, c, loss.get(c)):
+            heapq.heappush(heap, (t0, seq, c, g.dst[i], amt, 1, [i]))
             seq += 1
     n_packets = 0
     while heap and n_packets < 2_000_000:
@@ -406,6 +464,7 @@ def leads(view, starts=None, top: int | None = 100, *, window="72h", hops: int =
         kind = g.kind_of(node)
         reasons = []
         factor = 1.0
+        k_linked = 1
         # specificity: share of the node's neighbours (over the edge kind that linked it) linked to a case
         ekind = g.kind[best.path[-1]]
         if link in ACCOUNT_LINKS:
@@ -419,8 +478,10 @@ def leads(view, starts=None, top: int | None = 100, *, window="72h", hops: int =
             nbrs = {g.dst[i] for i in g.out.get(node, ()) if g.kind[i] == ekind}
             nbrs |= {g.src[i] for i in g.inn.get(node, ()) if g.kind[i] == ekind}
             nbrs.discard(node)
+            nbrs = {x for x in nbrs if g.kind_of(x) != "case"}
+            k_linked = sum(1 for x in nbrs if x in linked_any)
             if nbrs:
-                share = sum(1 for x in nbrs if x in linked_any) / len(nbrs)
+                share = k_linked / len(nbrs)
                 if alpha:
                     factor *= max(share, 1e-3) ** alpha
                 if len(nbrs) >= 5 and share < 0.5:
@@ -474,7 +535,10 @@ def leads(view, starts=None, top: int | None = 100, *, window="72h", hops: int =
                 role = r
                 factor *= 1.3
                 reasons.append(f"role {r}" + (f" ({rule})" if rule else ""))
-        score = (base * factor * (1 + math.log2(n_cases))
+        # a shared identifier counts by the case-linked things it serves; an account by its cases
+        mult = (1 + math.log2(n_cases)) if link in ACCOUNT_LINKS or link == "contact" else \
+            (1 + 0.5 * math.log2(n_cases) + math.log2(max(k_linked, 1)))
+        score = (base * factor * mult
                  * (1 + 0.15 * math.log10(1 + case_money / 1000.0))
                  * (1 + 0.05 * min(n_records, 20))
                  / (1 + 0.1 * max(best.hops - 1, 0)))
