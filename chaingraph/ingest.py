@@ -180,36 +180,29 @@ class _Applier:
                 rej.append(pd.DataFrame({"row": rownum[bad], "column": col, "raw": raw[col].to_numpy()[bad], "reason": e.to_numpy()[bad], "action": "cell dropped"}))
                 clean[col] = clean[col].where(~pd.Series(bad, index=clean[col].index), None)
         okser = pd.Series(ok, index=rows.index)
-        nodes, ids = [], {}
+        ids = {}
         for alias, spec in self.m.nodes.items():
             key = clean.get(spec.key)
-            if key is None:
-                continue
-            mask = okser & key.notna()
-            nid = (spec.kind + ":" + key.astype("str")).where(mask, None)
-            ids[alias] = nid
-            if not mask.any():
-                continue
-            df = pd.DataFrame({"id": nid[mask], "kind": spec.kind, "key": key[mask].astype("str")})
-            f = flags.get(spec.key)
-            df["flags"] = f[mask] if f is not None else None
-            for prop, col in spec.properties.items():
-                if col in clean:
-                    df[prop] = clean[col][mask]
-            df["row"] = rownum[mask.to_numpy()]
-            props = [c for c in df.columns if c not in ("row",)]
-            df = df.drop_duplicates(subset=props)
-            nodes.append(df)
+            if key is not None:
+                ids[alias] = (spec.kind + ":" + key.astype("str")).where(okser & key.notna(), None)
+        # a node is recorded on a row when an edge of that row uses it, or when it is
+        # a statement's own side or used by no edge at all (so a fee-only statement
+        # still shows its account)
+        in_edges = {a for e in self.m.edges for a in (e.source, e.target)}
+        always = {e.side for e in self.m.edges if e.side} | (set(self.m.nodes) - in_edges)
+        used = {a: pd.Series(a in always, index=rows.index) for a in ids}
         edges = []
         for i, spec in enumerate(self.m.edges):
             if spec.source not in ids or spec.target not in ids:
                 continue
             src, dst = ids[spec.source], ids[spec.target]
-            mask = okser & src.notna() & dst.notna()
+            mask = src.notna() & dst.notna()
             for cond in spec.when:
                 mask &= self._cond(cond, clean)
             if not mask.any():
                 continue
+            used[spec.source] |= mask
+            used[spec.target] |= mask
             s, t = src[mask], dst[mask]
             if spec.reverse_when:
                 rev = pd.Series(True, index=rows.index)
@@ -226,6 +219,22 @@ class _Applier:
                     df[prop] = clean[col][mask]
             df["row"] = rownum[mask.to_numpy()]
             edges.append(df)
+        nodes = []
+        for alias, nid in ids.items():
+            spec = self.m.nodes[alias]
+            mask = nid.notna() & used[alias]
+            if not mask.any():
+                continue
+            key = clean[spec.key]
+            df = pd.DataFrame({"id": nid[mask], "kind": spec.kind, "key": key[mask].astype("str")})
+            f = flags.get(spec.key)
+            df["flags"] = f[mask] if f is not None else None
+            for prop, col in spec.properties.items():
+                if col in clean:
+                    df[prop] = clean[col][mask]
+            df["row"] = rownum[mask.to_numpy()]
+            df = df.drop_duplicates(subset=[c for c in df.columns if c != "row"])
+            nodes.append(df)
         rejects = pd.concat([r for r in rej if len(r)], ignore_index=True) if any(len(r) for r in rej) else None
         return nodes, edges, rejects, rownum[ok]
 
