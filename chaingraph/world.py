@@ -1,0 +1,1489 @@
+"""A synthetic chain world with ground truth: real-looking case files and the answers.
+
+Investigators cannot share real case files, so chaingraph tests, benchmarks and
+demonstrates itself on a generated world. :func:`generate` builds the whole chain
+of DOMAIN.md from a seed — card farmers, dealers, corrupt outlets, technical
+providers, fraud rings, cases with their money split over three levels to
+settlement, crypto/OTC exit and ATM cash-out, a large background population and
+traps that look suspicious but are not — and writes it as the files an
+investigator would actually hold (bank statements in three layouts, GB18030 and
+UTF-8 with BOM, CSV and XLSX, phone registrations, call records, payment logins,
+case reports, a seized card-trade ledger, domain and hosting records), with
+duplicates, malformed rows, full-width digits and spaced card numbers.
+
+Layout of ``OUT``::
+
+    OUT/data/...              the case files (load this folder)
+    OUT/truth.json            the ground truth (fields below)
+    OUT/transfers.parquet     every transfer of the world, one row each
+
+The same seed and size give the same bytes.
+
+truth.json fields
+-----------------
+``format``, ``seed``, ``n_transfers``, ``timezone`` ("+08:00": the files hold
+local times), ``period`` {start, end} (ISO, local), ``data_dir`` ("data").
+
+``entities``
+    node id (chaingraph's canonical ``kind:key``) -> ``{"role", "roles",
+    "ring", "label"}`` for every suspicious entity and every victim. ``role`` is
+    the main role, ``roles`` all of them, ``ring`` the ring id (``R01``...) the
+    entity works for, or null for suppliers serving several rings (their rings
+    are in ``dealers`` / ``providers``). Roles: card_farmer, farmed_card,
+    card_dealer, corrupt_outlet, technical_provider, provider_ip, ring_member,
+    ring_front, ring_im, ring_phone, ring_device, ring_ip, ring_domain, ring_app,
+    ring_account, first_level, second_level, third_level, settlement, exit,
+    cash_out (the mule account that withdraws), cash_point (where it withdrew),
+    victim, victim_account, case.
+``rings``
+    ring id -> ``{"fraud_type", "members", "front", "im_accounts",
+    "first_level", "second_level", "third_level", "cash_out", "phones",
+    "devices", "ips", "domains", "apps", "dealers", "providers", "cases"}``.
+``dealers``
+    dealer node id -> ``{"farmers", "rings", "cards", "phones"}``.
+``farmers``
+    farmer person id -> ``{"im", "cards", "phones", "outlet", "device", "dealer"}``.
+``providers``
+    provider organisation id -> ``{"ips", "domains", "apps", "rings", "account"}``.
+``settlement_platform``, ``exit_traders``: the downstream service accounts.
+``cases``
+    case node id -> ``{"ring", "victim", "victim_account", "fraud_type", "loss",
+    "time", "paid_to", "phone", "site", "app", "reached": [{"node", "level",
+    "role", "amount"}], "dealers", "farmers", "providers", "outlets"}``:
+    ``reached`` lists every account (and cash point) the case's money reached,
+    level 1 = first-level account, 2, 3, then 4 for settlement / exit / cash-out
+    mule accounts and 5 for the cash point of an ATM withdrawal; ``amount`` is
+    the money of this case that reached it (yuan). ``dealers``, ``farmers``,
+    ``outlets`` are upstream of the cards and phones the case used;
+    ``providers`` host its site or app.
+``traps``
+    list of ``{"node", "trap", "note"}``: entities that look suspicious but are
+    not (trap types payroll_fan_out, shop_fan_in, shared_nat_ip,
+    multi_bank_person, busy_outlet, shared_cloud_host).
+``rejects``
+    list of ``{"file", "row", "column", "problem"}``: the rows the loader must
+    reject (``file`` relative to ``data_dir``; ``row`` is the row number the
+    loader reports: the data row's line in the file, header = line 1, or the
+    sheet row for XLSX).
+``files``
+    list of ``{"file", "source", "encoding", "rows"}`` for every file written
+    (``rows`` = data rows including duplicates and malformed rows).
+``transfers``
+    ``{"file": "transfers.parquet", "count", "columns"}``: the transfer table.
+    Columns: ``source``, ``target`` (node ids; an ATM withdrawal goes to
+    ``cash_point:<account>``), ``amount`` (yuan), ``time`` (UTC, the payer's
+    record), ``payee_time`` (UTC), ``kind`` (transfer | cash_out), ``label``
+    (background, payroll, shop, atm, victim_payment, split_1_2, split_2_3,
+    to_settlement, to_exit, to_mule, mule_atm, provider_payment, legit_person),
+    ``case`` (case node id or ""), ``payer_txn``, ``payee_txn``,
+    ``payer_exported``, ``payee_exported`` (a statement of that account was
+    written), ``payer_rows``, ``payee_rows`` (statement rows written, counting
+    duplicates), ``visible`` (at least one of its statement rows loads).
+``chain_transfers``
+    the criminal part of the transfer table (labels other than background,
+    payroll, shop, atm, legit_person) as a list of records, for quick checks.
+
+Examples
+--------
+>>> import tempfile
+>>> w = generate(tempfile.mkdtemp(), seed=1, n_transfers=3000)
+>>> sorted(w.truth["rings"])[:2]
+['R01', 'R02']
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time as _time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+TZ = "+08:00"
+FORMAT = 1
+START = np.datetime64("2024-01-01T00:00:00", "s")
+DAYS = 90
+
+# code, name, BIN, length, statement layout, file encoding
+BANKS = [
+    ("ICBC", "中国工商银行", "622202", 19, "A", "gb18030"),
+    ("BOC", "中国银行", "621661", 19, "A", "utf-8-sig"),
+    ("ABC", "中国农业银行", "622848", 19, "B", "gb18030"),
+    ("CCB", "中国建设银行", "621700", 19, "B", "gb18030"),
+    ("CMB", "招商银行", "622588", 16, "C", "utf-8-sig"),
+    ("PSBC", "中国邮政储蓄银行", "621799", 19, "C", "utf-8-sig"),
+]
+BANK_WEIGHTS = np.array([0.25, 0.12, 0.2, 0.2, 0.13, 0.10])
+BANK_CODES = [b[0] for b in BANKS]
+BANK_NAMES = [b[1] for b in BANKS]
+
+LAYOUT_A = ["交易卡号", "交易户名", "交易证件号码", "交易时间", "交易金额", "交易余额", "收付标志", "对手账号",
+            "对手户名", "对手开户行", "摘要", "交易流水号", "IP地址", "MAC地址", "商户号", "商户名称"]
+LAYOUT_B = ["账号", "户名", "交易日期", "交易时刻", "借贷标志", "发生额", "余额", "对方账号", "对方户名", "摘要",
+            "流水号", "商户编号", "商户名称"]
+LAYOUT_C = ["account_no", "holder_name", "id_number", "transaction_time", "amount", "balance",
+            "counterparty_account", "counterparty_name", "counterparty_bank", "memo", "transaction_id",
+            "merchant_id", "merchant_name", "currency"]
+
+SURNAMES = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤")
+GIVEN = list("伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华飞玉萍红鹏斌宇浩凯健俊帆帅旭宁龙林欣雪琳晨阳佳怡思雨子涵梓轩博文嘉颖诗琪建国志强海燕晓东振华丹婷")
+REGIONS = ["110101", "110105", "120101", "130102", "210102", "310104", "310115", "320102", "320506", "330106",
+           "340104", "350203", "360102", "370102", "410105", "420106", "430104", "440106", "440305", "441900",
+           "450103", "500103", "510107", "520102", "530102", "610113", "620102", "360502", "431102", "452501"]
+CITIES = ["北京", "上海", "广州", "深圳", "杭州", "南京", "武汉", "成都", "长沙", "南宁", "昆明", "贵阳", "福州", "合肥", "郑州"]
+MOBILE_PREFIXES = [134, 135, 136, 137, 138, 139, 150, 151, 152, 157, 158, 159, 182, 183, 187, 188, 130, 131, 132,
+                   155, 156, 185, 186, 133, 153, 180, 181, 189, 177, 199]
+CARRIERS = {"移动": "46000", "联通": "46001", "电信": "46011"}
+FRAUD_TYPES = ["刷单返利", "虚假投资理财", "冒充电商物流客服", "冒充公检法", "虚假网络贷款", "网络交友诱导投资"]
+TLDS = ["com", "top", "xyz", "vip", "cc", "net", "shop"]
+ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
+ID_CHECK = np.array(list("10X98765432"))
+FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+@dataclass
+class World:
+    """A generated world: where its files are and its ground truth.
+
+    Attributes
+    ----------
+    out_dir : Path
+    data_dir : Path      the case files; load this folder
+    truth : dict         the content of ``truth.json`` (JSON-serialisable)
+    truth_path, transfers_path : Path
+    timings : dict       seconds per generation step
+    """
+
+    out_dir: Path
+    data_dir: Path
+    truth: dict
+    truth_path: Path
+    transfers_path: Path
+    timings: dict = field(default_factory=dict)
+
+    def transfers(self) -> pd.DataFrame:
+        """The transfer table (see the module docs for its columns)."""
+        return pd.read_parquet(self.transfers_path)
+
+
+# ---------------------------------------------------------------------------
+# identifiers, vectorised
+
+def _digits_str(d: np.ndarray) -> np.ndarray:
+    """(n, k) digit array -> array of k-character strings."""
+    if d.shape[0] == 0:
+        return np.array([], dtype=f"<U{d.shape[1]}")
+    b = (d.astype(np.uint8) + 48).tobytes()
+    return np.frombuffer(b, dtype=f"S{d.shape[1]}").astype(f"U{d.shape[1]}")
+
+
+def _luhn_check(body: np.ndarray) -> np.ndarray:
+    """Luhn check digit for each row of a digit array (the number without its check digit)."""
+    n = body.shape[1]
+    # from the right, positions 1, 3, 5, ... (counting the check digit as 0) are doubled
+    dbl = ((n - 1 - np.arange(n)) % 2) == 0
+    d = body.astype(np.int64)
+    d2 = np.where(dbl, d * 2, d)
+    d2 = np.where(d2 > 9, d2 - 9, d2)
+    return (10 - d2.sum(axis=1) % 10) % 10
+
+
+def luhn_ok(number: str) -> bool:
+    """True when ``number`` (digits) passes the Luhn check.
+
+    >>> luhn_ok("6222020000000000005")
+    False
+    >>> luhn_ok("4539578763621486")
+    True
+    """
+    d = [int(c) for c in number][::-1]
+    s = sum(d[0::2]) + sum(sum(divmod(2 * x, 10)) for x in d[1::2])
+    return s % 10 == 0
+
+
+def resident_id_ok(rid: str) -> bool:
+    """True when an 18-character resident ID has the right ISO 7064 MOD 11-2 check character.
+
+    >>> resident_id_ok("11010519491231002X")
+    True
+    """
+    if len(rid) != 18 or not rid[:17].isdigit():
+        return False
+    s = sum(int(c) * w for c, w in zip(rid[:17], ID_WEIGHTS))
+    return ID_CHECK[s % 11] == rid[17].upper()
+
+
+def _unique(gen, n, rng, taken=None):
+    """Draw ``n`` distinct strings from ``gen(rng, k)``, avoiding ``taken``."""
+    out = np.array([], dtype=object)
+    taken = set() if taken is None else taken
+    while len(out) < n:
+        k = n - len(out)
+        cand = gen(rng, int(k * 1.05) + 8).astype(object)
+        _, first = np.unique(cand, return_index=True)
+        cand = cand[np.sort(first)]
+        if taken:
+            cand = cand[np.fromiter((c not in taken for c in cand), dtype=bool, count=len(cand))]
+        if len(out):
+            cand = cand[~np.isin(cand, out)]
+        out = np.concatenate([out, cand[:k]])
+    taken.update(out.tolist())
+    return out
+
+
+def _card_numbers(rng, banks: np.ndarray, taken: set) -> np.ndarray:
+    """Luhn-valid card numbers for bank indexes ``banks``."""
+    out = np.empty(len(banks), dtype=object)
+    for b in np.unique(banks):
+        idx = np.flatnonzero(banks == b)
+        _, _, bin_, length, _, _ = BANKS[b]
+
+        def gen(rng, k, bin_=bin_, length=length):
+            body = rng.integers(0, 10, size=(k, length - 1), dtype=np.int8)
+            body[:, :6] = np.array([int(c) for c in bin_])
+            check = _luhn_check(body)
+            return np.char.add(_digits_str(body), check.astype("U1"))
+
+        out[idx] = _unique(gen, len(idx), rng, taken)
+    return out
+
+
+def _resident_ids(rng, n, taken: set, birth_lo=1960, birth_hi=2003, male=None) -> np.ndarray:
+    def gen(rng, k):
+        region = np.array(REGIONS)[rng.integers(0, len(REGIONS), k)]
+        days = rng.integers(0, (birth_hi - birth_lo) * 365, k)
+        birth = (np.datetime64(f"{birth_lo}-01-01") + days.astype("timedelta64[D]")).astype(str)
+        birth = np.char.replace(birth, "-", "")
+        seq = rng.integers(0, 1000, k)
+        body17 = np.char.add(np.char.add(region, birth), np.char.zfill(seq.astype(str), 3))
+        d = np.frombuffer(body17.astype("S17").tobytes(), dtype=np.uint8).reshape(k, 17) - 48
+        check = ID_CHECK[(d.astype(np.int64) * ID_WEIGHTS).sum(axis=1) % 11]
+        return np.char.add(body17, check)
+
+    return _unique(gen, n, rng, taken)
+
+
+def _mobiles(rng, n, taken: set) -> np.ndarray:
+    def gen(rng, k):
+        pre = np.array(MOBILE_PREFIXES)[rng.integers(0, len(MOBILE_PREFIXES), k)]
+        rest = rng.integers(0, 10**8, k)
+        return np.char.add(pre.astype(str), np.char.zfill(rest.astype(str), 8))
+
+    return _unique(gen, n, rng, taken)
+
+
+def _luhn_numbers(rng, n, prefix: str, length: int, taken: set) -> np.ndarray:
+    """IMEIs (15 digits) and ICCIDs (20 digits), Luhn-valid."""
+    def gen(rng, k):
+        body = rng.integers(0, 10, size=(k, length - 1), dtype=np.int8)
+        body[:, :len(prefix)] = np.array([int(c) for c in prefix])
+        return np.char.add(_digits_str(body), _luhn_check(body).astype("U1"))
+
+    return _unique(gen, n, rng, taken)
+
+
+def _names(rng, n) -> np.ndarray:
+    s = np.array(SURNAMES)[rng.integers(0, len(SURNAMES), n)]
+    g1 = np.array(GIVEN)[rng.integers(0, len(GIVEN), n)]
+    g2 = np.array(GIVEN)[rng.integers(0, len(GIVEN), n)]
+    two = rng.random(n) < 0.6
+    return np.where(two, np.char.add(np.char.add(s, g1), g2), np.char.add(s, g1)).astype(object)
+
+
+def _ips(rng, n, taken: set) -> np.ndarray:
+    def gen(rng, k):
+        a = np.array([36, 39, 42, 58, 59, 60, 61, 101, 106, 110, 111, 112, 113, 114, 115, 116, 117, 119, 120,
+                      121, 122, 123, 124, 125, 171, 175, 180, 182, 183, 218, 219, 220, 221, 222])[rng.integers(0, 34, k)]
+        rest = rng.integers(1, 255, size=(k, 3))
+        return np.array([f"{x}.{r[0]}.{r[1]}.{r[2]}" for x, r in zip(a, rest)], dtype=object)
+
+    return _unique(gen, n, rng, taken)
+
+
+def _macs(rng, n, taken: set) -> np.ndarray:
+    def gen(rng, k):
+        b = rng.integers(0, 256, size=(k, 6))
+        b[:, 0] = b[:, 0] & 0xFC  # unicast, globally administered
+        return np.array([":".join(f"{x:02X}" for x in r) for r in b], dtype=object)
+
+    return _unique(gen, n, rng, taken)
+
+
+def _handles(rng, n, taken: set, prefix="") -> np.ndarray:
+    syl = ["ka", "shang", "long", "feng", "xiao", "hu", "jin", "bao", "tian", "yun", "ming", "hai", "wang",
+           "ge", "jie", "shou", "ka888", "vip", "pay", "qian", "fa", "da", "ye", "lao", "a"]
+
+    def gen(rng, k):
+        a = np.array(syl)[rng.integers(0, len(syl), k)]
+        b = np.array(syl)[rng.integers(0, len(syl), k)]
+        num = rng.integers(10, 9999, k).astype(str)
+        return np.char.add(np.char.add(np.char.add(prefix, a), b), num).astype(object)
+
+    return _unique(gen, n, rng, taken)
+
+
+def _domains(rng, n, taken: set) -> np.ndarray:
+    letters = np.array(list("abcdefghijkmnpqrstuvwxyz"))
+
+    def gen(rng, k):
+        ln = rng.integers(5, 10, k)
+        body = ["".join(letters[rng.integers(0, len(letters), m)]) for m in ln]
+        num = rng.integers(0, 100, k)
+        tld = np.array(TLDS)[rng.integers(0, len(TLDS), k)]
+        return np.array([f"{b}{x if x < 60 else ''}.{t}" for b, x, t in zip(body, num, tld)], dtype=object)
+
+    return _unique(gen, n, rng, taken)
+
+
+def _fmt_local(t: np.ndarray) -> np.ndarray:
+    """datetime64[s] (local) -> 'YYYY-MM-DD HH:MM:SS'."""
+    return np.char.replace(np.datetime_as_string(t.astype("datetime64[s]"), unit="s"), "T", " ")
+
+
+def _iso_local(t) -> str:
+    return str(np.datetime64(t, "s")) + TZ
+
+
+def _utc(t: np.ndarray) -> pd.Series:
+    return pd.Series(pd.to_datetime(t.astype("datetime64[s]")).tz_localize(TZ_NAME).tz_convert("UTC"))
+
+
+TZ_NAME = "Asia/Shanghai"
+
+
+# ---------------------------------------------------------------------------
+# the generator
+
+class _Gen:
+    def __init__(self, out_dir, seed, n_transfers, n_rings, n_cases, progress):
+        self.rng = np.random.default_rng(seed)
+        self.seed, self.n_transfers = seed, int(n_transfers)
+        self.out = Path(out_dir)
+        self.data = self.out / "data"
+        self.progress = progress or (lambda msg: None)
+        n = self.n_transfers
+        self.n_rings = n_rings or int(min(60, max(4, round(n / 250_000) + 3)))
+        self.n_cases = n_cases or int(max(12, min(20_000, n // 400)))
+        self.taken = {k: set() for k in ("card", "id", "mobile", "ip", "mac", "imei", "iccid", "handle", "domain")}
+        # accounts: column lists (bank accounts only)
+        self.acc = {k: [] for k in ("number", "bank", "holder_name", "holder_id", "phone", "opened", "branch",
+                                    "open_ip", "open_device", "role", "ring", "export", "ops_ip", "ops_mac", "card_type")}
+        self.entities: dict[str, dict] = {}
+        self.tr = {k: [] for k in ("source", "target", "tkind", "amount", "time", "label", "case", "memo", "merchant")}
+        self.files = []
+        self.rejects = []
+        self.traps = []
+        self.phone_reg = []   # rows for the registration file
+        self.pay_logins = []  # rows for payment logins
+        self.calls = []
+        self.ledger = []
+        self.hosting = []
+        self.case_rows = []
+        self.merchants = {}   # merchant id -> name
+        self.timings = {}
+
+    # -- helpers ---------------------------------------------------------
+    def role(self, nid, role, ring=None, label=None):
+        e = self.entities.get(nid)
+        if e is None:
+            e = self.entities[nid] = {"role": role, "roles": [role], "ring": ring, "label": label}
+        else:
+            if role not in e["roles"]:
+                e["roles"].append(role)
+            if ring and not e["ring"]:
+                e["ring"] = ring
+            if label and not e["label"]:
+                e["label"] = label
+        return nid
+
+    def add_accounts(self, numbers, banks, names, ids, phones=None, opened=None, branch=None, role="background",
+                     ring="", export=None, open_ip=None, open_device=None, card_type="借记卡"):
+        n = len(numbers)
+
+        def col(v, default):
+            if v is None:
+                return [default] * n
+            if isinstance(v, (str, bool, int, float, np.datetime64, np.generic)):
+                return [v] * n
+            return list(v)
+        a = self.acc
+        start = len(a["number"])
+        a["number"] += list(numbers)
+        a["bank"] += [int(b) for b in banks]
+        a["holder_name"] += col(names, "")
+        a["holder_id"] += col(ids, "")
+        a["phone"] += col(phones, "")
+        a["opened"] += col(opened, None)
+        a["branch"] += col(branch, "")
+        a["open_ip"] += col(open_ip, "")
+        a["open_device"] += col(open_device, "")
+        a["role"] += col(role, "background")
+        a["ring"] += col(ring, "")
+        a["export"] += col(export, False)
+        a["ops_ip"] += [""] * n
+        a["ops_mac"] += [""] * n
+        a["card_type"] += col(card_type, "借记卡")
+        return np.arange(start, start + n)
+
+    def transfer(self, src, dst, tkind, amount_cents, t, label, case="", memo="转账", merchant=""):
+        tr = self.tr
+        tr["source"].append(src)
+        tr["target"].append(dst)
+        tr["tkind"].append(tkind)
+        tr["amount"].append(int(amount_cents))
+        tr["time"].append(np.datetime64(t, "s"))
+        tr["label"].append(label)
+        tr["case"].append(case)
+        tr["memo"].append(memo)
+        tr["merchant"].append(merchant)
+
+    def branch_name(self, bank_idx, rng):
+        city = CITIES[int(rng.integers(0, len(CITIES)))]
+        return f"{BANK_NAMES[bank_idx]}{city}{['城东', '城西', '高新', '开发区', '中山路', '人民路', '解放路', '火车站'][int(rng.integers(0, 8))]}支行"
+
+    # -- population ------------------------------------------------------
+    def background(self):
+        rng = self.rng
+        n = self.n_transfers
+        n_acc = int(max(1500, n // 8))
+        self.n_bg_export = int(max(60, n // 120))
+        ids = _resident_ids(rng, n_acc, self.taken["id"])
+        names = _names(rng, n_acc)
+        phones = _mobiles(rng, n_acc, self.taken["mobile"])
+        banks = rng.choice(len(BANKS), n_acc, p=BANK_WEIGHTS)
+        nums = _card_numbers(rng, banks, self.taken["card"])
+        opened = START - rng.integers(30, 3650, n_acc).astype("timedelta64[D]")
+        export = np.zeros(n_acc, dtype=bool)
+        export[rng.choice(n_acc, self.n_bg_export, replace=False)] = True
+        self.bg = self.add_accounts(nums, banks, names, ids, phones, opened, role="background", export=export)
+        self.bg_person = {"id": ids, "name": names, "phone": phones}
+
+    def upstream_and_rings(self):
+        rng = self.rng
+        R = self.n_rings
+        # technical providers
+        n_prov = max(2, R // 2)
+        prov_names = [f"{CITIES[i % len(CITIES)]}{['云启', '速联', '天擎', '星河', '飞鸟', '极光', '凌云', '北斗'][i % 8]}网络科技有限公司" + ("" if i < 8 else str(i)) for i in range(n_prov)]
+        prov_ips = [_ips(rng, int(rng.integers(2, 5)), self.taken["ip"]) for _ in range(n_prov)]
+        prov_banks = rng.choice(len(BANKS), n_prov, p=BANK_WEIGHTS)
+        prov_acc = self.add_accounts(_card_numbers(rng, prov_banks, self.taken["card"]), prov_banks, prov_names, None,
+                                     opened=START - np.timedelta64(400, "D"), role="technical_provider",
+                                     export=rng.random(n_prov) < 0.6, card_type="对公账户")
+        self.providers = []
+        for i in range(n_prov):
+            org = self.role(f"organisation:{prov_names[i]}", "technical_provider", label=prov_names[i])
+            for ip in prov_ips[i]:
+                self.role(f"ip:{ip}", "provider_ip")
+            self.role(f"bank_account:{self.acc['number'][prov_acc[i]]}", "technical_provider", label=prov_names[i])
+            self.providers.append({"org": org, "name": prov_names[i], "ips": list(prov_ips[i]), "acc": int(prov_acc[i]),
+                                   "domains": [], "apps": [], "rings": []})
+        # corrupt telecom outlets
+        n_corrupt = max(2, R // 3 + 1)
+        carriers = list(CARRIERS)
+        self.corrupt = []
+        for i in range(n_corrupt):
+            c = carriers[i % 3]
+            name = f"{CITIES[(i * 5 + 3) % len(CITIES)]}{['城中村', '工业园', '长途汽车站', '大学城', '步行街'][i % 5]}{c}{['通讯', '手机', '卡号'][i % 3]}代理点{i + 1}"
+            self.corrupt.append((name, c))
+            self.role(f"outlet:{name}", "corrupt_outlet", label=name)
+        # dealers
+        n_dealers = max(3, R // 2 + 1)
+        dealer_handles = _handles(rng, n_dealers, self.taken["handle"], prefix="kashang_")
+        self.dealers = [{"im": h, "farmers": [], "rings": [], "cards": [], "phones": []} for h in dealer_handles]
+        for h in dealer_handles:
+            self.role(f"im_account:{h}", "card_dealer", label=h)
+        # rings and their needs
+        self.rings = []
+        for r in range(R):
+            rid = f"R{r + 1:02d}"
+            need = {"first_level": int(rng.integers(4, 8)), "second_level": int(rng.integers(4, 8)),
+                    "third_level": int(rng.integers(3, 6)), "cash_out": int(rng.integers(2, 4))}
+            dealers = [r % n_dealers]
+            if rng.random() < 0.6 or r == 0:
+                dealers.append((r + 1 + int(rng.integers(0, n_dealers - 1))) % n_dealers)
+            dealers = sorted(set(dealers))
+            self.rings.append({"id": rid, "fraud_type": FRAUD_TYPES[r % len(FRAUD_TYPES)], "need": need,
+                               "dealers": dealers, "providers": sorted({r % n_prov, int(rng.integers(0, n_prov))}),
+                               "cases": []})
+        # make sure some dealer serves two rings (a card in two rings' cases points to it)
+        if all(len(x["dealers"]) == 1 for x in self.rings):
+            self.rings[0]["dealers"].append(1 % n_dealers)
+        # stock each dealer needs
+        stock_need = np.zeros(n_dealers, dtype=int)
+        sim_need = np.zeros(n_dealers, dtype=int)
+        for ring in self.rings:
+            ncards = sum(ring["need"].values()) + 2  # 2 spare cards: bound to the ring's payment accounts
+            ring["n_phones"] = int(rng.integers(3, 6))
+            share = np.array_split(np.arange(ncards), len(ring["dealers"]))
+            pshare = np.array_split(np.arange(ring["n_phones"]), len(ring["dealers"]))
+            ring["alloc"] = []
+            for d, s, p in zip(ring["dealers"], share, pshare):
+                stock_need[d] += len(s)
+                sim_need[d] += len(p)
+                ring["alloc"].append((d, len(s), len(p)))
+        # farmers per dealer: each opens 3-6 cards at distinct banks and 2-3 SIMs, in a burst
+        self.farmers = []
+        for d in range(n_dealers):
+            cards, sims = [], []
+            while len(cards) < stock_need[d] + 1 or len(sims) < sim_need[d] + 1:
+                cards_f, sims_f = self.one_farmer(d)
+                cards += cards_f
+                sims += sims_f
+            order = rng.permutation(len(cards))
+            self.dealers[d]["stock"] = [cards[i] for i in order]
+            self.dealers[d]["sim_stock"] = [sims[i] for i in rng.permutation(len(sims))]
+        # dealers sell to rings
+        for ring in self.rings:
+            rid = ring["id"]
+            n_mem = int(rng.integers(3, 7))
+            ids = _resident_ids(rng, n_mem, self.taken["id"], 1975, 2002)
+            names = _names(rng, n_mem)
+            ring["members"] = [self.role(f"person:{x}", "ring_member", rid, n) for x, n in zip(ids, names)]
+            ring["member_rows"] = list(zip(ids, names))
+            ims = _handles(rng, int(rng.integers(1, 3)), self.taken["handle"], prefix="")
+            ring["im_accounts"] = [self.role(f"im_account:{h}", "ring_im", rid, h) for h in ims]
+            front = f"{CITIES[int(rng.integers(0, len(CITIES)))]}{['鼎盛', '汇通', '聚财', '宏图', '瑞丰', '金诚'][int(rng.integers(0, 6))]}信息咨询工作室{rid}"
+            ring["front"] = self.role(f"organisation:{front}", "ring_front", rid, front)
+            ring["front_name"] = front
+            ring["cards"], ring["phone_list"] = [], []
+            t_buy = START - np.timedelta64(int(rng.integers(3, 12)), "D")
+            for d, nc, nphone in ring["alloc"]:
+                dealer = self.dealers[d]
+                if rid not in dealer["rings"]:
+                    dealer["rings"].append(rid)
+                for _ in range(nc):
+                    acc = dealer["stock"].pop()
+                    ring["cards"].append((acc, d))
+                    t = t_buy + np.timedelta64(int(rng.integers(0, 86400 * 2)), "s")
+                    self.ledger.append({"seller": dealer["im"], "buyer": str(rng.choice(ims)), "card": self.acc["number"][acc],
+                                        "phone": "", "price": int(rng.integers(15, 40)) * 100, "time": t, "item": "银行卡四件套", "dealer": d})
+                for _ in range(nphone):
+                    ph, outlet = dealer["sim_stock"].pop()
+                    ring["phone_list"].append((ph, d, outlet))
+                    t = t_buy + np.timedelta64(int(rng.integers(0, 86400 * 2)), "s")
+                    self.ledger.append({"seller": dealer["im"], "buyer": str(rng.choice(ims)), "card": "", "phone": ph,
+                                        "price": int(rng.integers(2, 8)) * 100, "time": t, "item": "实名手机卡", "dealer": d})
+            # assign levels
+            cards = [c for c, _ in ring["cards"]]
+            k = 0
+            for lvl in ("first_level", "second_level", "third_level", "cash_out"):
+                ring[lvl] = cards[k:k + ring["need"][lvl]]
+                k += ring["need"][lvl]
+            ring["spare"] = cards[k:]
+            export_p = {"first_level": 1.0, "second_level": 0.85, "third_level": 0.5, "cash_out": 0.8}
+            ring["devices"] = list(_macs(rng, int(rng.integers(2, 4)), self.taken["mac"]))
+            ring["ips"] = list(_ips(rng, int(rng.integers(1, 3)), self.taken["ip"]))
+            ring["simbox"] = list(_luhn_numbers(rng, int(rng.integers(1, 3)), "86" + str(int(rng.integers(10, 99))), 15, self.taken["imei"]))
+            for lvl in ("first_level", "second_level", "third_level", "cash_out"):
+                for acc in ring[lvl]:
+                    self.acc["role"][acc] = lvl
+                    self.acc["ring"][acc] = rid
+                    self.acc["export"][acc] = bool(rng.random() < export_p[lvl]) or lvl == "first_level"
+                    self.acc["ops_ip"][acc] = str(rng.choice(ring["ips"]))
+                    self.acc["ops_mac"][acc] = str(rng.choice(ring["devices"]))
+                    self.role(f"bank_account:{self.acc['number'][acc]}", lvl, rid)
+            for acc in ring["spare"]:
+                self.acc["ring"][acc] = rid
+                self.acc["role"][acc] = "ring_account"
+                self.role(f"bank_account:{self.acc['number'][acc]}", "ring_account", rid)
+            for x in ring["devices"]:
+                self.role(f"device:{x}", "ring_device", rid)
+            for x in ring["simbox"]:
+                self.role(f"device:{x}", "ring_device", rid)
+            for x in ring["ips"]:
+                self.role(f"ip:{x}", "ring_ip", rid)
+            ring["phones"] = [self.role(f"phone:{p}", "ring_phone", rid) for p, _, _ in ring["phone_list"]]
+            # sites, apps, hosting
+            doms = _domains(rng, int(rng.integers(2, 4)), self.taken["domain"])
+            ring["domains"], ring["apps"] = [], []
+            for j, dom in enumerate(doms):
+                p = self.providers[ring["providers"][j % len(ring["providers"])]]
+                ip = str(rng.choice(p["ips"]))
+                ring["domains"].append(self.role(f"domain:{dom}", "ring_domain", rid))
+                p["domains"].append(f"domain:{dom}")
+                if rid not in p["rings"]:
+                    p["rings"].append(rid)
+                self.hosting.append({"domain": dom, "ip": ip, "provider": p["name"], "registrant": front,
+                                     "registrar": ["NameSilo", "GoDaddy", "阿里云（万网）", "Gname"][int(rng.integers(0, 4))],
+                                     "created": START - np.timedelta64(int(rng.integers(20, 120)), "D"),
+                                     "app": "", "app_name": "", "developer": "", "first_seen": START + np.timedelta64(int(rng.integers(1, 60)), "D")})
+            if rng.random() < 0.7:
+                pkg = f"com.{['licai', 'shuadan', 'kefu', 'jinrong', 'jiaoyou', 'daikuan'][int(rng.integers(0, 6))]}.{str(doms[0]).split('.')[0]}"
+                p = self.providers[ring["providers"][-1]]
+                app_name = ["财富通", "聚宝盆", "优选返利", "安心贷", "缘分", "金牛投资"][int(rng.integers(0, 6))] + rid[-2:]
+                ring["apps"].append(self.role(f"app:{pkg}", "ring_app", rid, app_name))
+                p["apps"].append(f"app:{pkg}")
+                self.hosting.append({"domain": str(doms[0]), "ip": "", "provider": "", "registrant": "", "registrar": "",
+                                     "created": None, "app": pkg, "app_name": app_name, "developer": p["name"],
+                                     "first_seen": START + np.timedelta64(int(rng.integers(1, 60)), "D")})
+
+    def one_farmer(self, d):
+        """A card farmer who sells to dealer ``d``: returns (card account indexes, [(phone, outlet)])."""
+        rng = self.rng
+        pid = _resident_ids(rng, 1, self.taken["id"], 1985, 2004)[0]
+        name = _names(rng, 1)[0]
+        im = _handles(rng, 1, self.taken["handle"], prefix="")[0]
+        device = _macs(rng, 1, self.taken["mac"])[0]
+        ip = _ips(rng, 1, self.taken["ip"])[0]
+        outlet, carrier = self.corrupt[int(rng.integers(0, len(self.corrupt)))]
+        t0 = START - np.timedelta64(int(rng.integers(15, 60)), "D") + np.timedelta64(int(rng.integers(9 * 3600, 17 * 3600)), "s")
+        n_sims = int(rng.integers(2, 4))
+        sims = _mobiles(rng, n_sims, self.taken["mobile"])
+        iccids = _luhn_numbers(rng, n_sims, "898600", 20, self.taken["iccid"])
+        for j, (ph, ic) in enumerate(zip(sims, iccids)):
+            t = t0 + np.timedelta64(j * int(rng.integers(60, 900)), "s")
+            self.phone_reg.append({"msisdn": ph, "iccid": ic, "imsi": CARRIERS[carrier] + f"{int(rng.integers(0, 10**10)):010d}",
+                                   "name": name, "id": pid, "time": t, "outlet": outlet, "carrier": carrier})
+        n_cards = int(rng.integers(3, 7))
+        banks = rng.choice(len(BANKS), n_cards, replace=False)
+        opened = t0 + (np.sort(rng.integers(0, 3 * 86400, n_cards))).astype("timedelta64[s]")
+        nums = _card_numbers(rng, banks, self.taken["card"])
+        branches = [self.branch_name(b, rng) for b in banks]
+        accs = self.add_accounts(nums, banks, [name] * n_cards, [pid] * n_cards, [sims[0]] * n_cards, opened, branches,
+                                 role="farmed_card", open_ip=[ip] * n_cards, open_device=[device] * n_cards)
+        dealer = self.dealers[d]
+        fid = self.role(f"person:{pid}", "card_farmer", label=name)
+        self.role(f"im_account:{im}", "card_farmer", label=name)
+        self.role(f"device:{device}", "card_farmer")
+        for a in accs:
+            self.role(f"bank_account:{self.acc['number'][a]}", "farmed_card")
+            t = opened[-1] + np.timedelta64(int(rng.integers(3600, 5 * 86400)), "s")
+            self.ledger.append({"seller": im, "buyer": dealer["im"], "card": self.acc["number"][a], "phone": "",
+                                "price": int(rng.integers(8, 20)) * 100, "time": t, "item": "银行卡四件套", "dealer": d})
+        for ph in sims:
+            self.role(f"phone:{ph}", "farmed_sim")
+            t = opened[-1] + np.timedelta64(int(rng.integers(3600, 5 * 86400)), "s")
+            self.ledger.append({"seller": im, "buyer": dealer["im"], "card": "", "phone": ph,
+                                "price": int(rng.integers(1, 4)) * 100, "time": t, "item": "实名手机卡", "dealer": d})
+        self.farmers.append({"person": fid, "im": f"im_account:{im}", "device": f"device:{device}", "outlet": f"outlet:{outlet}",
+                             "cards": [f"bank_account:{self.acc['number'][a]}" for a in accs],
+                             "phones": [f"phone:{p}" for p in sims], "dealer": f"im_account:{dealer['im']}"})
+        dealer["farmers"].append(fid)
+        dealer["cards"] += [f"bank_account:{self.acc['number'][a]}" for a in accs]
+        dealer["phones"] += [f"phone:{p}" for p in sims]
+        self.card_farmer = getattr(self, "card_farmer", {})
+        for a in accs:
+            self.card_farmer[int(a)] = (len(self.farmers) - 1, d)
+        self.phone_farmer = getattr(self, "phone_farmer", {})
+        for p in sims:
+            self.phone_farmer[p] = (len(self.farmers) - 1, d)
+        return list(accs), [(p, outlet) for p in sims]
+
+    def downstream_services(self):
+        rng = self.rng
+        # score-running settlement platform: merchant accounts on a fourth-party aggregator
+        n_m = max(3, self.n_rings)
+        self.settlement = []
+        ids = _resident_ids(rng, n_m, self.taken["id"], 1980, 2003)
+        names = _names(rng, n_m)
+        plat_ips = _ips(rng, 2, self.taken["ip"])
+        plat_dev = _macs(rng, 2, self.taken["mac"])
+        phones = _mobiles(rng, n_m, self.taken["mobile"])
+        for i in range(n_m):
+            mid = f"8{int(rng.integers(10**13, 10**14 - 1))}"
+            mname = f"{names[i]}{['百货', '商贸', '电子产品', '服饰', '便利'][i % 5]}经营部"
+            self.merchants[mid] = mname
+            nid = self.role(f"payment_account:{mid}", "settlement", label=mname)
+            self.settlement.append(mid)
+            for k in range(int(rng.integers(2, 5))):
+                self.pay_logins.append({"account": mid, "platform": "汇聚宝聚合支付", "name": names[i], "id": ids[i],
+                                        "phone": phones[i], "card": "", "ip": str(plat_ips[k % 2]), "device": str(plat_dev[k % 2]),
+                                        "time": START + np.timedelta64(int(rng.integers(0, DAYS * 86400)), "s"), "merchant": mname})
+        for x in plat_ips:
+            self.role(f"ip:{x}", "settlement")
+        # crypto / OTC traders' bank accounts (USDT exit)
+        n_x = max(2, self.n_rings // 2)
+        banks = rng.choice(len(BANKS), n_x, p=BANK_WEIGHTS)
+        xnames = _names(rng, n_x)
+        xids = _resident_ids(rng, n_x, self.taken["id"], 1980, 2000)
+        self.exit = self.add_accounts(_card_numbers(rng, banks, self.taken["card"]), banks, xnames, xids,
+                                      opened=START - np.timedelta64(800, "D"), role="exit", export=rng.random(n_x) < 0.5)
+        for a in self.exit:
+            self.role(f"bank_account:{self.acc['number'][a]}", "exit", label="USDT承兑商")
+
+    def cases(self):
+        rng = self.rng
+        nc = self.n_cases
+        ids = _resident_ids(rng, nc, self.taken["id"], 1950, 2004)
+        names = _names(rng, nc)
+        phones = _mobiles(rng, nc, self.taken["mobile"])
+        banks = rng.choice(len(BANKS), nc, p=BANK_WEIGHTS)
+        vacc = self.add_accounts(_card_numbers(rng, banks, self.taken["card"]), banks, names, ids, phones,
+                                 START - rng.integers(200, 5000, nc).astype("timedelta64[D]"), role="victim_account",
+                                 export=rng.random(nc) < 0.1)
+        ring_of = rng.integers(0, self.n_rings, nc)
+        ring_of[: self.n_rings] = np.arange(min(nc, self.n_rings))[: nc]
+        t_case = START + rng.integers(1 * 86400, (DAYS - 3) * 86400, nc).astype("timedelta64[s]")
+        t_case = t_case - (t_case - START).astype("int64") % 86400 * np.timedelta64(1, "s") + rng.integers(9 * 3600, 21 * 3600, nc).astype("timedelta64[s]")
+        loss = np.round(np.exp(rng.normal(np.log(30000), 0.9, nc)) / 100) * 10000  # cents, whole yuan
+        loss = np.clip(loss, 200_000, 200_000_000).astype(np.int64)
+        self.case_truth = {}
+        A = self.acc["number"]
+        for c in range(nc):
+            ring = self.rings[ring_of[c]]
+            rid = ring["id"]
+            cid = f"A{4401 + ring_of[c] % 7:04d}{2024}{c + 1:07d}"
+            case = self.role(f"case:{cid}", "case", rid)
+            ring["cases"].append(case)
+            victim = self.role(f"person:{ids[c]}", "victim", None, names[c])
+            vnum = A[vacc[c]]
+            self.role(f"bank_account:{vnum}", "victim_account")
+            f = int(rng.choice(ring["first_level"]))
+            ph_i = int(rng.integers(0, len(ring["phone_list"])))
+            phone = ring["phone_list"][ph_i][0]
+            imei = ring["simbox"][ph_i % len(ring["simbox"])]
+            site = str(rng.choice(ring["domains"])).split(":", 1)[1] if ring["domains"] else ""
+            app = ring["apps"][0].split(":", 1)[1] if ring["apps"] and rng.random() < 0.4 else ""
+            if app:
+                site = ""
+            reached: dict[str, dict] = {}
+
+            def reach(nid, level, role, amt):
+                r = reached.setdefault(nid, {"node": nid, "level": level, "role": role, "amount": 0})
+                r["level"] = min(r["level"], level)
+                r["amount"] += amt
+
+            t0 = t_case[c]
+            # the calls before the payment
+            for k in range(int(rng.integers(1, 5))):
+                tc = t0 - np.timedelta64(int(rng.integers(600, 3 * 86400)), "s")
+                self.calls.append({"own": phone, "other": phones[c], "type": "主叫" if k % 3 else "短信", "time": tc,
+                                   "duration": int(rng.integers(30, 1800)) if k % 3 else 0, "imei": imei,
+                                   "cell": f"{int(rng.integers(10000, 65000))}-{int(rng.integers(1000, 60000))}"})
+            npay = int(rng.integers(1, 4))
+            pays = _split(loss[c], npay, rng, fee=0.0)
+            t = t0
+            used_cards = {f}
+            for j, p in enumerate(pays):
+                t = t + np.timedelta64(int(rng.integers(120, 2400)) if j else 0, "s")
+                self.transfer(vnum, A[f], "bank", p, t, "victim_payment", case, str(rng.choice(["转账", "网银转账", "手机银行转账"])))
+                reach(f"bank_account:{A[f]}", 1, "first_level", p)
+                k2 = int(rng.integers(2, 4))
+                l2s = rng.choice(ring["second_level"], min(k2, len(ring["second_level"])), replace=False)
+                t1 = t
+                for part, l2 in zip(_split(p, len(l2s), rng, fee=rng.uniform(0, 0.01)), l2s):
+                    t1 = t1 + np.timedelta64(int(rng.integers(40, 400)), "s")
+                    self.transfer(A[f], A[l2], "bank", part, t1, "split_1_2", case, "转账")
+                    reach(f"bank_account:{A[l2]}", 2, "second_level", part)
+                    used_cards.add(int(l2))
+                    k3 = int(rng.integers(1, 3))
+                    l3s = rng.choice(ring["third_level"], min(k3, len(ring["third_level"])), replace=False)
+                    t2 = t1
+                    for part3, l3 in zip(_split(part, len(l3s), rng, fee=rng.uniform(0, 0.01)), l3s):
+                        t2 = t2 + np.timedelta64(int(rng.integers(60, 900)), "s")
+                        self.transfer(A[l2], A[l3], "bank", part3, t2, "split_2_3", case, str(rng.choice(["转账", "网银转账"])))
+                        reach(f"bank_account:{A[l3]}", 3, "third_level", part3)
+                        used_cards.add(int(l3))
+                        t3 = t2 + np.timedelta64(int(rng.integers(60, 1200)), "s")
+                        out = int(part3 * (1 - rng.uniform(0, 0.01)))
+                        route = rng.random()
+                        if route < 0.35:
+                            mid = self.settlement[int(rng.integers(0, len(self.settlement)))]
+                            self.transfer(A[l3], "", "merchant", out, t3, "to_settlement", case, "快捷支付", mid)
+                            reach(f"payment_account:{mid}", 4, "settlement", out)
+                        elif route < 0.7:
+                            x = int(rng.choice(self.exit))
+                            self.transfer(A[l3], A[x], "bank", out, t3, "to_exit", case, str(rng.choice(["转账", "货款"])))
+                            reach(f"bank_account:{A[x]}", 4, "exit", out)
+                        else:
+                            m = int(rng.choice(ring["cash_out"]))
+                            used_cards.add(m)
+                            self.transfer(A[l3], A[m], "bank", out, t3, "to_mule", case, "转账")
+                            reach(f"bank_account:{A[m]}", 4, "cash_out", out)
+                            left, t4 = out, t3
+                            while left > 0:
+                                piece = min(left, int(rng.integers(20, 51)) * 10000)
+                                if left - piece < 10000:
+                                    piece = left
+                                t4 = t4 + np.timedelta64(int(rng.integers(120, 1800)), "s")
+                                self.transfer(A[m], "", "cash", piece, t4, "mule_atm", case, "ATM取现")
+                                reach(f"cash_point:{A[m]}", 5, "cash_point", piece)
+                                self.role(f"cash_point:{A[m]}", "cash_point", rid)
+                                left -= piece
+            dealers = sorted({f"im_account:{self.dealers[self.card_farmer[u][1]]['im']}" for u in used_cards if u in self.card_farmer}
+                             | {f"im_account:{self.dealers[self.phone_farmer[phone][1]]['im']}"})
+            farmers = sorted({self.farmers[self.card_farmer[u][0]]["person"] for u in used_cards if u in self.card_farmer}
+                             | {self.farmers[self.phone_farmer[phone][0]]["person"]})
+            provs = sorted({p["org"] for p in self.providers if (site and f"domain:{site}" in p["domains"]) or (app and f"app:{app}" in p["apps"])})
+            outlets = sorted({self.farmers[self.phone_farmer[phone][0]]["outlet"]})
+            for x in reached.values():
+                x["amount"] = round(x["amount"] / 100, 2)
+            self.case_truth[case] = {
+                "ring": rid, "victim": victim, "victim_account": f"bank_account:{vnum}", "fraud_type": ring["fraud_type"],
+                "loss": round(loss[c] / 100, 2), "time": _iso_local(t0), "paid_to": f"bank_account:{A[f]}",
+                "phone": f"phone:{phone}", "site": f"domain:{site}" if site else None, "app": f"app:{app}" if app else None,
+                "reached": sorted(reached.values(), key=lambda r: (r["level"], r["node"])),
+                "dealers": dealers, "farmers": farmers, "providers": provs, "outlets": outlets,
+            }
+            self.case_rows.append({"case_id": cid, "victim": names[c], "victim_id": ids[c], "loss": loss[c] / 100,
+                                   "time": t0 + np.timedelta64(int(rng.integers(3600, 3 * 86400)), "s"), "type": ring["fraud_type"],
+                                   "payee": A[f], "payee_name": self.acc["holder_name"][f], "payee_bank": BANK_NAMES[self.acc["bank"][f]],
+                                   "caller": phone, "site": site, "app": app})
+        # rings pay their technical providers
+        for ring in self.rings:
+            for pi in ring["providers"]:
+                p = self.providers[pi]
+                for _ in range(int(rng.integers(2, 4))):
+                    src = int(rng.choice(ring["second_level"]))
+                    t = START + np.timedelta64(int(rng.integers(86400, (DAYS - 1) * 86400)), "s")
+                    self.transfer(A[src], A[p["acc"]], "bank", int(rng.integers(50, 500)) * 10000, t, "provider_payment", "",
+                                  str(rng.choice(["技术服务费", "服务器费用", "货款"])))
+        # ring payment accounts logged in from ring IPs and devices
+        for ring in self.rings:
+            for acc in ring["spare"][:2]:
+                pa = f"{int(rng.integers(10**10, 10**11 - 1))}"
+                self.role(f"payment_account:{pa}", "ring_account", ring["id"])
+                for k in range(int(rng.integers(2, 6))):
+                    self.pay_logins.append({"account": pa, "platform": "某宝", "name": self.acc["holder_name"][acc],
+                                            "id": self.acc["holder_id"][acc], "phone": ring["phone_list"][k % len(ring["phone_list"])][0],
+                                            "card": self.acc["number"][acc], "ip": str(rng.choice(ring["ips"])),
+                                            "device": str(rng.choice(ring["devices"])),
+                                            "time": START + np.timedelta64(int(rng.integers(0, DAYS * 86400)), "s"), "merchant": ""})
+
+    def traps_and_background_flows(self):
+        rng = self.rng
+        A = self.acc["number"]
+        bg = self.bg
+        nbg = len(bg)
+        # payroll: a company account paying ~300 employees monthly
+        n_emp = 300 if self.n_transfers >= 20_000 else 120
+        pay_bank = 0
+        payroll = self.add_accounts(_card_numbers(rng, np.array([pay_bank]), self.taken["card"]), [pay_bank],
+                                    ["广州华立精密制造有限公司"], None, opened=START - np.timedelta64(3000, "D"),
+                                    role="trap_payroll", export=True, card_type="对公账户")[0]
+        emps = rng.choice(bg, n_emp, replace=False)
+        for m in range(3):
+            t = START + np.timedelta64(m * 30 + 9, "D") + np.timedelta64(10 * 3600, "s")
+            sal = np.round(rng.normal(7500, 2000, n_emp).clip(3000, 30000), 2)
+            for e, s in zip(emps, sal):
+                self.transfer(A[payroll], A[e], "bank", int(s * 100), t + np.timedelta64(int(rng.integers(0, 600)), "s"), "payroll", "", "代发工资")
+        self.traps.append({"node": f"bank_account:{A[payroll]}", "trap": "payroll_fan_out", "note": f"pays {n_emp} employees monthly"})
+        # shop: a merchant's account receiving from ~300 customers
+        shop = self.add_accounts(_card_numbers(rng, np.array([2]), self.taken["card"]), [2], ["东莞市樟木头优选生鲜超市"], None,
+                                 opened=START - np.timedelta64(2000, "D"), role="trap_shop", export=True, card_type="对公账户")[0]
+        cust = rng.choice(bg, n_emp, replace=False)
+        for c in cust:
+            for _ in range(int(rng.integers(1, 4))):
+                t = START + np.timedelta64(int(rng.integers(0, DAYS * 86400)), "s")
+                self.transfer(A[c], A[shop], "bank", int(rng.integers(1500, 60000)), t, "shop", "", "消费")
+        self.traps.append({"node": f"bank_account:{A[shop]}", "trap": "shop_fan_in", "note": f"receives from {n_emp} customers"})
+        # a legitimate person with cards at five banks, opened over years
+        pid = _resident_ids(rng, 1, self.taken["id"], 1970, 1985)[0]
+        pname = _names(rng, 1)[0]
+        pphone = _mobiles(rng, 1, self.taken["mobile"])[0]
+        banks5 = np.array([0, 1, 2, 3, 4])
+        opened = np.array([np.datetime64(f"{y}-0{m}-1{d}T10:00:00", "s") for y, m, d in [(2013, 3, 2), (2015, 7, 5), (2017, 4, 1), (2020, 9, 3), (2022, 5, 8)]])
+        legit = self.add_accounts(_card_numbers(rng, banks5, self.taken["card"]), banks5, [pname] * 5, [pid] * 5, [pphone] * 5, opened,
+                                  [self.branch_name(b, rng) for b in banks5], role="trap_person", export=True)
+        self.traps.append({"node": f"person:{pid}", "trap": "multi_bank_person", "note": "five cards at five banks opened 2013-2022"})
+        for a in legit:
+            self.traps.append({"node": f"bank_account:{A[a]}", "trap": "multi_bank_person", "note": pname})
+            for _ in range(int(rng.integers(5, 15))):
+                other = int(rng.choice(bg))
+                t = START + np.timedelta64(int(rng.integers(0, DAYS * 86400)), "s")
+                if rng.random() < 0.5:
+                    self.transfer(A[a], A[other], "bank", int(rng.integers(5000, 500000)), t, "legit_person", "", "转账")
+                else:
+                    self.transfer(A[other], A[a], "bank", int(rng.integers(5000, 500000)), t, "legit_person", "", "转账")
+        # busy legitimate outlet
+        busy = "广州天河城中国移动自营厅"
+        n_busy = 300 if self.n_transfers >= 20_000 else 120
+        self.traps.append({"node": f"outlet:{busy}", "trap": "busy_outlet", "note": f"registers {n_busy} SIMs to distinct people"})
+        who = rng.choice(nbg, n_busy, replace=False)
+        bp = self.bg_person
+        for i, w in enumerate(who):
+            self.phone_reg.append({"msisdn": bp["phone"][w], "iccid": _luhn_numbers(rng, 1, "898600", 20, self.taken["iccid"])[0],
+                                   "imsi": "46000" + f"{int(rng.integers(0, 10**10)):010d}", "name": bp["name"][w], "id": bp["id"][w],
+                                   "time": START - np.timedelta64(int(rng.integers(0, 200 * 86400)), "s"), "outlet": busy, "carrier": "移动"})
+        # ordinary registrations at ordinary outlets
+        n_reg = int(min(20_000, max(200, self.n_transfers // 100)))
+        outs = [f"{CITIES[i % len(CITIES)]}{['联通', '电信', '移动'][i % 3]}营业厅{i + 1}号店" for i in range(20)]
+        who = rng.choice(nbg, n_reg, replace=False)
+        for w in who:
+            c = rng.integers(0, 20)
+            self.phone_reg.append({"msisdn": bp["phone"][w], "iccid": "", "imsi": "", "name": bp["name"][w], "id": bp["id"][w],
+                                   "time": START - np.timedelta64(int(rng.integers(0, 3000 * 86400)), "s"), "outlet": outs[c],
+                                   "carrier": ["联通", "电信", "移动"][c % 3]})
+        # a campus NAT IP shared by hundreds of unrelated payment accounts
+        nat = "202.114.64.10"
+        self.taken["ip"].add(nat)
+        n_nat = 300 if self.n_transfers >= 20_000 else 120
+        self.traps.append({"node": f"ip:{nat}", "trap": "shared_nat_ip", "note": f"campus NAT: {n_nat} students' payment accounts"})
+        who = rng.choice(nbg, n_nat, replace=False)
+        devs = _macs(rng, n_nat, self.taken["mac"])
+        for w, dv in zip(who, devs):
+            pa = f"{int(rng.integers(10**10, 10**11 - 1))}"
+            for _ in range(int(rng.integers(1, 4))):
+                self.pay_logins.append({"account": pa, "platform": "某宝", "name": bp["name"][w], "id": bp["id"][w], "phone": bp["phone"][w],
+                                        "card": "", "ip": nat, "device": dv,
+                                        "time": START + np.timedelta64(int(rng.integers(0, DAYS * 86400)), "s"), "merchant": ""})
+        # ordinary payment accounts
+        n_pay = int(min(20_000, max(200, self.n_transfers // 100)))
+        who = rng.choice(nbg, n_pay, replace=False)
+        ips = _ips(rng, n_pay, self.taken["ip"])
+        devs = _macs(rng, n_pay, self.taken["mac"])
+        for w, ip, dv in zip(who, ips, devs):
+            pa = f"{int(rng.integers(10**10, 10**11 - 1))}"
+            self.pay_logins.append({"account": pa, "platform": ["某宝", "某信支付"][int(w) % 2], "name": bp["name"][w], "id": bp["id"][w],
+                                    "phone": bp["phone"][w], "card": "", "ip": ip, "device": dv,
+                                    "time": START + np.timedelta64(int(rng.integers(0, DAYS * 86400)), "s"), "merchant": ""})
+        # a big cloud provider hosting many legitimate sites
+        cloud = "阿里云计算有限公司"
+        n_dom = int(min(5000, max(100, self.n_transfers // 200)))
+        cips = _ips(rng, max(5, n_dom // 20), self.taken["ip"])
+        for dom in _domains(rng, n_dom, self.taken["domain"]):
+            self.hosting.append({"domain": dom, "ip": str(rng.choice(cips)), "provider": cloud, "registrant": "", "registrar": "阿里云（万网）",
+                                 "created": START - np.timedelta64(int(rng.integers(30, 3000)), "D"), "app": "", "app_name": "", "developer": "",
+                                 "first_seen": START + np.timedelta64(int(rng.integers(0, DAYS)), "D")})
+        self.traps.append({"node": f"organisation:{cloud}", "trap": "shared_cloud_host", "note": f"hosts {n_dom} legitimate sites"})
+        # ordinary calls between ordinary phones (a few exported numbers' records)
+        n_calls = int(min(500_000, max(500, self.n_transfers // 20)))
+        own = bp["phone"][rng.choice(nbg, max(20, n_calls // 50), replace=False)]
+        self.bg_calls = pd.DataFrame({
+            "own": own[rng.integers(0, len(own), n_calls)], "other": bp["phone"][rng.integers(0, nbg, n_calls)],
+            "type": np.array(["主叫", "被叫", "短信", "主叫"])[rng.integers(0, 4, n_calls)],
+            "time": START + rng.integers(0, DAYS * 86400, n_calls).astype("timedelta64[s]"),
+            "duration": rng.integers(5, 900, n_calls), "imei": "", "cell": ""})
+        # background transfers, vectorised: anchored on exported accounts
+        n_crim = len(self.tr["source"])
+        n = max(0, self.n_transfers - n_crim)
+        exp = bg[np.asarray(self.acc["export"], dtype=bool)[bg]]
+        w = np.exp(rng.normal(0, 1, len(exp)))
+        anchor = exp[rng.choice(len(exp), n, p=w / w.sum())]
+        other = bg[rng.integers(0, nbg, n)]
+        other = np.where(other == anchor, bg[(np.searchsorted(bg, other) + 1) % nbg], other)
+        out = rng.random(n) < 0.5
+        atm = out & (rng.random(n) < 0.04)
+        src = np.where(out, anchor, other)
+        dst = np.where(out, other, anchor)
+        amt = np.round(np.exp(rng.normal(np.log(800), 1.3, n)) * 100).astype(np.int64).clip(100, 50_000_000)
+        amt = np.where(atm, (rng.integers(1, 30, n) * 10000), amt)
+        t = START + rng.integers(0, DAYS * 86400, n).astype("timedelta64[s]")
+        memo = np.array(["转账", "网银转账", "手机银行转账", "跨行转账", "还款", "红包"])[rng.integers(0, 6, n)].astype(object)
+        memo[atm] = "ATM取现"
+        self.bg_tr = {"src": src, "dst": np.where(atm, -1, dst), "amount": amt, "time": t, "memo": memo, "atm": atm}
+
+    # -- the transfer table and statements ---------------------------------
+    def transfer_table(self):
+        rng = self.rng
+        A = np.array(self.acc["number"], dtype=object)
+        idx_of = {a: i for i, a in enumerate(self.acc["number"])}
+        tr = self.tr
+        n1 = len(tr["source"])
+        src_i = np.array([idx_of[s] for s in tr["source"]], dtype=np.int64)
+        dst_i = np.array([idx_of[d] if d else -1 for d in tr["target"]], dtype=np.int64)
+        kind1 = np.array(tr["tkind"], dtype=object)
+        b = self.bg_tr
+        T = pd.DataFrame({
+            "src": np.concatenate([src_i, b["src"]]),
+            "dst": np.concatenate([dst_i, b["dst"]]),
+            "tkind": np.concatenate([kind1, np.where(b["atm"], "cash", "bank").astype(object)]),
+            "amount_c": np.concatenate([np.array(tr["amount"], dtype=np.int64), b["amount"]]),
+            "t": np.concatenate([np.array(tr["time"], dtype="datetime64[s]"), b["time"]]),
+            "label": np.concatenate([np.array(tr["label"], dtype=object), np.where(b["atm"], "atm", "background").astype(object)]),
+            "case": np.concatenate([np.array(tr["case"], dtype=object), np.full(len(b["src"]), "", dtype=object)]),
+            "memo": np.concatenate([np.array(tr["memo"], dtype=object), b["memo"]]),
+            "merchant": np.concatenate([np.array(tr["merchant"], dtype=object), np.full(len(b["src"]), "", dtype=object)]),
+        })
+        n = len(T)
+        bank = np.asarray(self.acc["bank"], dtype=np.int64)
+        export = np.asarray(self.acc["export"], dtype=bool)
+        sb = bank[T["src"].to_numpy()]
+        db = np.where(T["dst"] >= 0, bank[T["dst"].clip(lower=0).to_numpy()], -1)
+        same = sb == db
+        serial = rng.permutation(n).astype(np.int64) + 10_000_000
+        prefixes = np.array(["ICBC", "BOC", "ABC", "CCB", "CMB", "PSBC"])
+
+        def txn(bk, salt):
+            num = (serial * 7919 + salt) % 10**12
+            return pd.Series(prefixes[bk]).str.cat(pd.Series(num).astype(str).str.zfill(12)).to_numpy(dtype=object)
+
+        T["payer_txn"] = txn(sb, 13)
+        T["payee_txn"] = np.where(same, T["payer_txn"], txn(np.where(db >= 0, db, 0), 977))
+        T.loc[T["dst"] < 0, "payee_txn"] = ""
+        delay = np.where(same, 0, rng.integers(0, 6, n))
+        T["t_payee"] = T["t"].to_numpy() + delay.astype("timedelta64[s]")
+        T["payer_exported"] = export[T["src"].to_numpy()]
+        T["payee_exported"] = np.where(T["tkind"] == "bank", export[T["dst"].clip(lower=0).to_numpy()], False)
+        # node ids
+        T["source"] = "bank_account:" + pd.Series(A[T["src"].to_numpy()])
+        tgt = np.where(T["tkind"] == "bank", "bank_account:" + pd.Series(A[T["dst"].clip(lower=0).to_numpy()]),
+                       np.where(T["tkind"] == "cash", "cash_point:" + pd.Series(A[T["src"].to_numpy()]), "payment_account:" + T["merchant"]))
+        T["target"] = tgt
+        T = T.sort_values(["t", "src"], kind="stable", ignore_index=True)
+        self.T = T
+
+    def statements(self):
+        """Statement rows per exported account, with balances; layout per bank."""
+        T = self.T
+        acc = self.acc
+        A = np.array(acc["number"], dtype=object)
+        names = np.array(acc["holder_name"], dtype=object)
+        hid = np.array(acc["holder_id"], dtype=object)
+        bank = np.asarray(acc["bank"])
+        tid = np.arange(len(T))
+        pay = T[T["payer_exported"]]
+        rec = T[T["payee_exported"]]
+        cp_pay = pay["dst"].to_numpy()
+        rows = pd.DataFrame({
+            "tid": np.concatenate([tid[T["payer_exported"].to_numpy()], tid[T["payee_exported"].to_numpy()]]),
+            "acc": np.concatenate([pay["src"].to_numpy(), rec["dst"].to_numpy()]),
+            "cp": np.concatenate([cp_pay, rec["src"].to_numpy()]),
+            "dir": np.concatenate([np.full(len(pay), "out", dtype=object), np.full(len(rec), "in", dtype=object)]),
+            "amount_c": np.concatenate([pay["amount_c"].to_numpy(), rec["amount_c"].to_numpy()]),
+            "t": np.concatenate([pay["t"].to_numpy(), rec["t_payee"].to_numpy()]),
+            "txn": np.concatenate([pay["payer_txn"].to_numpy(), rec["payee_txn"].to_numpy()]),
+            "memo": np.concatenate([pay["memo"].to_numpy(), rec["memo"].to_numpy()]),
+            "merchant": np.concatenate([pay["merchant"].to_numpy(), np.full(len(rec), "", dtype=object)]),
+            "tkind": np.concatenate([pay["tkind"].to_numpy(), rec["tkind"].to_numpy()]),
+        })
+        rows = rows.sort_values(["acc", "t", "tid"], kind="stable", ignore_index=True)
+        signed = np.where(rows["dir"] == "in", rows["amount_c"], -rows["amount_c"])
+        cum = pd.Series(signed).groupby(rows["acc"].to_numpy()).cumsum().to_numpy()
+        low = pd.Series(cum).groupby(rows["acc"].to_numpy()).transform("min").to_numpy()
+        role = np.array(acc["role"], dtype=object)[rows["acc"].to_numpy()]
+        mule = np.isin(role, ["first_level", "second_level", "third_level", "cash_out", "exit"])
+        base = self.rng.integers(0, 30000, len(rows))
+        acc_base = pd.Series(base).groupby(rows["acc"].to_numpy()).transform("first").to_numpy()
+        init = np.maximum(0, -low) + np.where(mule, acc_base // 100, acc_base * 20)
+        rows["balance_c"] = init + cum
+        rows["bank"] = bank[rows["acc"].to_numpy()]
+        rows["number"] = A[rows["acc"].to_numpy()]
+        rows["name"] = names[rows["acc"].to_numpy()]
+        rows["hid"] = hid[rows["acc"].to_numpy()]
+        cpi = rows["cp"].to_numpy()
+        has_cp = (cpi >= 0) & (rows["tkind"] == "bank").to_numpy()
+        rows["cp_number"] = np.where(has_cp, A[np.clip(cpi, 0, None)], "")
+        rows["cp_name"] = np.where(has_cp, names[np.clip(cpi, 0, None)], "")
+        rows["cp_bank"] = np.where(has_cp, np.array(BANK_NAMES, dtype=object)[bank[np.clip(cpi, 0, None)]], "")
+        rows["merchant_name"] = rows["merchant"].map(self.merchants).fillna("")
+        # operator IP / MAC of ring cards' outgoing rows
+        ops_ip = np.array(acc["ops_ip"], dtype=object)[rows["acc"].to_numpy()]
+        ops_mac = np.array(acc["ops_mac"], dtype=object)[rows["acc"].to_numpy()]
+        out_row = (rows["dir"] == "out").to_numpy() & (rows["tkind"] != "cash").to_numpy()
+        rows["ip"] = np.where(out_row, ops_ip, "")
+        rows["mac"] = np.where(out_row, ops_mac, "")
+        self.rows = rows
+
+    # -- writing -----------------------------------------------------------
+    def write_table(self, rel, df: pd.DataFrame, encoding, source, bad_lines=None, bad_cells=None, dup_rows=None):
+        """Write ``df`` (all strings) as CSV; inject malformed lines and duplicates.
+
+        bad_cells: list of (position, column, value, column name for rejects, problem)
+        bad_lines: list of (position, raw line text, problem): a line inserted before data row ``position``
+        dup_rows: positions whose row is written twice
+        Returns the number of data lines written.
+        """
+        path = self.data / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        df = df.reset_index(drop=True)
+        for pos, col, val, _, _ in bad_cells or []:
+            df.loc[pos, col] = val
+        inserts = {}
+        for pos, line, problem in bad_lines or []:
+            inserts.setdefault(pos, []).append((line, problem))
+        dups = set(dup_rows or [])
+        # cut points: where something is inserted
+        cuts = sorted(set(inserts) | {p + 1 for p in dups} | set(range(0, len(df), 200_000)) | {len(df)})
+        enc = "utf-8" if encoding == "utf-8-sig" else encoding
+        line_no = 1  # the header
+        bad_line_of = {}
+        with open(path, "wb") as f:
+            if encoding == "utf-8-sig":
+                f.write(b"\xef\xbb\xbf")
+            f.write((",".join(df.columns) + "\r\n").encode(enc))
+            prev = 0
+            row_line = np.zeros(len(df), dtype=np.int64)
+            for cut in cuts:
+                if cut > prev:
+                    part = df.iloc[prev:cut]
+                    f.write(part.to_csv(index=False, header=False, lineterminator="\r\n").encode(enc))
+                    row_line[prev:cut] = line_no + 1 + np.arange(cut - prev)
+                    line_no += cut - prev
+                    if cut - 1 in dups:
+                        f.write(part.iloc[-1:].to_csv(index=False, header=False, lineterminator="\r\n").encode(enc))
+                        line_no += 1
+                    prev = cut
+                for line, problem in inserts.get(cut, []):
+                    f.write((line + "\r\n").encode(enc))
+                    line_no += 1
+                    bad_line_of.setdefault(cut, []).append((line_no, problem))
+        for pos, col, val, cname, problem in bad_cells or []:
+            self.rejects.append({"file": rel, "row": int(row_line[pos]), "column": cname, "problem": problem})
+        for cut, items in bad_line_of.items():
+            for ln, problem in items:
+                self.rejects.append({"file": rel, "row": int(ln), "column": None, "problem": problem})
+        self.files.append({"file": rel, "source": source, "encoding": encoding, "rows": int(line_no - 1)})
+        return row_line
+
+    def write_statements(self):
+        rng = self.rng
+        rows = self.rows
+        T = self.T
+        rows["amt"] = _money(rows["amount_c"].to_numpy())
+        rows["bal"] = _money(rows["balance_c"].to_numpy())
+        rows["ts"] = _fmt_local(rows["t"].to_numpy())
+        decorated = np.zeros(len(rows), dtype=bool)
+        self.row_ok = np.ones(len(rows), dtype=bool)   # loads (not a rejected row)
+        self.row_copies = np.ones(len(rows), dtype=np.int64)
+        role = np.array(self.acc["role"], dtype=object)[rows["acc"].to_numpy()]
+        for bi, (code, bname, _, _, layout, enc) in enumerate(BANKS):
+            sel = np.flatnonzero(rows["bank"].to_numpy() == bi)
+            if not len(sel):
+                continue
+            R = rows.iloc[sel]
+            # spaced and full-width card numbers in a few counterparty / own cells (not on withdrawals)
+            cand = np.flatnonzero((R["tkind"] != "cash").to_numpy())
+            k = min(len(cand), max(2, len(R) // 500))
+            deco = rng.choice(cand, k, replace=False) if k else np.array([], dtype=int)
+            own = R["number"].to_numpy().copy()
+            cp = R["cp_number"].to_numpy().copy()
+            for j, p in enumerate(deco):
+                if j % 2 == 0 and cp[p]:
+                    cp[p] = " ".join(cp[p][i:i + 4] for i in range(0, len(cp[p]), 4))
+                elif own[p]:
+                    own[p] = own[p].translate(FULLWIDTH)
+            decorated[sel[deco]] = True
+            xlsx_accs = set()
+            if code == "CCB":
+                crim = R["acc"][~np.isin(role[sel], ["background", "victim_account"])].unique()
+                bgs = R["acc"][np.isin(role[sel], ["background"])].unique()[:20]
+                xlsx_accs = set(np.concatenate([crim[:25], bgs[:5]]).tolist())
+            in_x = R["acc"].isin(xlsx_accs).to_numpy()
+            if layout == "A":
+                df = pd.DataFrame({"交易卡号": own, "交易户名": R["name"].to_numpy(), "交易证件号码": R["hid"].to_numpy(),
+                                   "交易时间": R["ts"].to_numpy(), "交易金额": R["amt"].to_numpy(), "交易余额": R["bal"].to_numpy(),
+                                   "收付标志": np.where(R["dir"] == "in", "进", "出"), "对手账号": cp, "对手户名": R["cp_name"].to_numpy(),
+                                   "对手开户行": R["cp_bank"].to_numpy(), "摘要": R["memo"].to_numpy(), "交易流水号": R["txn"].to_numpy(),
+                                   "IP地址": R["ip"].to_numpy(), "MAC地址": R["mac"].to_numpy(), "商户号": R["merchant"].to_numpy(),
+                                   "商户名称": R["merchant_name"].to_numpy()})
+                amount_col, time_col = "交易金额", "交易时间"
+            elif layout == "B":
+                ts = R["ts"].str
+                df = pd.DataFrame({"账号": own, "户名": R["name"].to_numpy(),
+                                   "交易日期": (ts.slice(0, 4) + ts.slice(5, 7) + ts.slice(8, 10)).to_numpy(),
+                                   "交易时刻": (ts.slice(11, 13) + ts.slice(14, 16) + ts.slice(17, 19)).to_numpy(),
+                                   "借贷标志": np.where(R["dir"] == "in", "贷", "借"), "发生额": R["amt"].to_numpy(),
+                                   "余额": R["bal"].to_numpy(), "对方账号": cp, "对方户名": R["cp_name"].to_numpy(),
+                                   "摘要": R["memo"].to_numpy(), "流水号": R["txn"].to_numpy(),
+                                   "商户编号": R["merchant"].to_numpy(), "商户名称": R["merchant_name"].to_numpy()})
+                amount_col, time_col = "发生额", "交易日期"
+            else:
+                df = pd.DataFrame({"account_no": own, "holder_name": R["name"].to_numpy(), "id_number": R["hid"].to_numpy(),
+                                   "transaction_time": R["ts"].to_numpy(),
+                                   "amount": np.where(R["dir"] == "in", "", "-") + R["amt"].to_numpy(),
+                                   "balance": R["bal"].to_numpy(), "counterparty_account": cp, "counterparty_name": R["cp_name"].to_numpy(),
+                                   "counterparty_bank": R["cp_bank"].to_numpy(), "memo": R["memo"].to_numpy(),
+                                   "transaction_id": R["txn"].to_numpy(), "merchant_id": R["merchant"].to_numpy(),
+                                   "merchant_name": R["merchant_name"].to_numpy(), "currency": "CNY"})
+                amount_col, time_col = "amount", "transaction_time"
+            if code == "ABC":  # thousands separators
+                df["发生额"] = _thousands(R["amount_c"].to_numpy())
+            # XLSX: one workbook, one sheet per account
+            if in_x.any():
+                self.write_xlsx_statement(f"bank/{code}_{bname}_交易明细.xlsx", df[in_x], R[in_x], sel[in_x])
+            csv_df = df[~in_x]
+            csv_sel = sel[~in_x]
+            if not len(csv_df):
+                continue
+            # background-only malformed rows and duplicates, for the rows whose transfer is background
+            # (only on background transfers seen from this side alone, so that each malformed row
+            # hides exactly one transfer and pairs with nothing)
+            tids = R["tid"].to_numpy()[~in_x]
+            alone = ~(T["payer_exported"].to_numpy() & T["payee_exported"].to_numpy())[tids]
+            bgrow = np.flatnonzero((T["label"].to_numpy()[tids] == "background") & alone & ~decorated[sel[~in_x]])
+            bad_cells, bad_lines, dups = [], [], []
+            if len(bgrow) > 10:
+                pick = rng.choice(bgrow, 4, replace=False)
+                if layout == "A":
+                    bad_cells = [(int(pick[0]), amount_col, "12O0.5", "amount", "bad amount"),
+                                 (int(pick[1]), time_col, "2024-02-30 25:61:00", "time", "bad date")]
+                elif layout == "B":
+                    bad_cells = [(int(pick[0]), amount_col, "壹佰元", "amount", "bad amount"),
+                                 (int(pick[1]), time_col, "20241345", "time or date", "bad date")]
+                else:
+                    bad_cells = [(int(pick[0]), amount_col, "--", "amount", "bad amount")]
+                if enc == "gb18030" or layout == "C":
+                    vals = csv_df.iloc[int(pick[2])].tolist()
+                    bad_lines = [(int(pick[2]), ",".join(str(v) for v in vals[:5]), "wrong field count")]
+                dups = [int(pick[3])]
+                for p, *_ in bad_cells:
+                    self.row_ok[csv_sel[p]] = False
+                self.row_copies[csv_sel[dups[0]]] += 1
+            parts = max(1, math.ceil(len(csv_df) / 1_000_000))
+            bounds = np.linspace(0, len(csv_df), parts + 1).astype(int)
+            for pi in range(parts):
+                lo, hi = bounds[pi], bounds[pi + 1]
+                rel = f"bank/{code}_{bname}_流水_{pi + 1:02d}.csv"
+                self.write_table(rel, csv_df.iloc[lo:hi], enc, "bank_statement",
+                                 [(p - lo, l, pr) for p, l, pr in bad_lines if lo <= p < hi],
+                                 [(p - lo, c, v, cn, pr) for p, c, v, cn, pr in bad_cells if lo <= p < hi],
+                                 [p - lo for p in dups if lo <= p < hi])
+            if layout == "A" and code == "ICBC":
+                # an overlapping second export of the last weeks of some accounts: exact duplicates
+                late = (R["t"].to_numpy()[~in_x] >= START + np.timedelta64(DAYS - 20, "D"))
+                accs = R["acc"].to_numpy()[~in_x]
+                some = np.isin(accs, np.unique(accs)[::3])
+                sel2 = np.flatnonzero(late & some & self.row_ok[csv_sel])
+                if len(sel2):
+                    self.write_table(f"bank/{code}_{bname}_流水_补充导出.csv", csv_df.iloc[sel2], enc, "bank_statement")
+                    self.row_copies[csv_sel[sel2]] += 1
+        self.rows["decorated"] = decorated
+
+    def write_xlsx_statement(self, rel, df, R, sel):
+        import xlsxwriter
+
+        path = self.data / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False})
+        wb.set_properties({"created": pd.Timestamp("2024-04-01").to_pydatetime(), "author": "bank"})
+        accs = R["acc"].to_numpy()
+        for a in pd.unique(accs):
+            m = accs == a
+            sub = df[m]
+            ws = wb.add_worksheet(str(self.acc["number"][a])[-31:])
+            ws.write_row(0, 0, list(sub.columns))
+            for i, row in enumerate(sub.itertuples(index=False, name=None), start=1):
+                ws.write_row(i, 0, [str(v) for v in row])
+            self.files.append({"file": rel, "sheet": ws.name, "source": "bank_statement", "encoding": None, "rows": int(m.sum())})
+        wb.close()
+
+    def write_others(self):
+        rng = self.rng
+        A = self.acc
+        # account opening information: every card with an opening record (ring cards, traps, some others)
+        idx = [i for i in range(len(A["number"])) if A["branch"][i]]
+        exp = np.flatnonzero(np.asarray(A["export"], dtype=bool))
+        idx = sorted(set(idx) | set(exp.tolist()))
+        ai = pd.DataFrame({
+            "卡号": [A["number"][i] for i in idx], "户名": [A["holder_name"][i] for i in idx], "证件号码": [A["holder_id"][i] for i in idx],
+            "开户行": [BANK_NAMES[A["bank"][i]] for i in idx], "开户网点": [A["branch"][i] or self.branch_name(A["bank"][i], rng) for i in idx],
+            "开户日期": [str(A["opened"][i]).replace("T", " ") if A["opened"][i] is not None else "2019-06-01 10:00:00" for i in idx],
+            "卡种": [A["card_type"][i] for i in idx], "绑定手机号": [A["phone"][i] for i in idx],
+            "开户IP": [A["open_ip"][i] for i in idx], "开户设备号": [A["open_device"][i] for i in idx]})
+        self.write_table("bank/开户信息_汇总.csv", ai, "gb18030", "bank_account_info")
+        # phone registrations
+        pr = pd.DataFrame(self.phone_reg)
+        pr = pd.DataFrame({"手机号码": pr["msisdn"], "ICCID": pr["iccid"], "IMSI": pr["imsi"], "机主姓名": pr["name"],
+                           "证件号码": pr["id"], "入网时间": _fmt_local(pr["time"].to_numpy().astype("datetime64[s]")),
+                           "营业厅": pr["outlet"], "运营商": pr["carrier"]})
+        pr = pr.iloc[rng.permutation(len(pr))]
+        self.write_table("telecom/入网登记信息.csv", pr, "gb18030", "phone_registration")
+        # call records
+        calls = pd.concat([pd.DataFrame(self.calls), self.bg_calls], ignore_index=True) if self.calls else self.bg_calls
+        calls = calls.sort_values(["own", "time"], kind="stable")
+        cr = pd.DataFrame({"本机号码": calls["own"].to_numpy(), "对方号码": calls["other"].to_numpy(), "呼叫类型": calls["type"].to_numpy(),
+                           "开始时间": _fmt_local(calls["time"].to_numpy().astype("datetime64[s]")),
+                           "通话时长": calls["duration"].astype(str).to_numpy(), "IMEI": calls["imei"].to_numpy(), "基站": calls["cell"].to_numpy()})
+        # a few ring numbers written as +86 ..., as some operators do
+        plus = rng.random(len(cr)) < 0.02
+        cr.loc[plus, "本机号码"] = "+86 " + cr.loc[plus, "本机号码"]
+        self.write_table("telecom/话单_调证.csv", cr, "gb18030", "call_records")
+        # payment logins
+        pl = pd.DataFrame(self.pay_logins)
+        pl = pl.iloc[rng.permutation(len(pl))]
+        self.write_table("payment/支付账户登录日志.csv", pd.DataFrame({
+            "支付账号": pl["account"].to_numpy(), "支付平台": pl["platform"].to_numpy(), "实名姓名": pl["name"].to_numpy(),
+            "实名证件": pl["id"].to_numpy(), "绑定手机": pl["phone"].to_numpy(), "绑定银行卡": pl["card"].to_numpy(),
+            "登录IP": pl["ip"].to_numpy(), "设备号": pl["device"].to_numpy(),
+            "登录时间": _fmt_local(pl["time"].to_numpy().astype("datetime64[s]")), "商户名称": pl["merchant"].to_numpy()}),
+            "utf-8-sig", "payment_accounts")
+        # case reports (XLSX)
+        cs = pd.DataFrame(self.case_rows)
+        self.write_xlsx_simple("cases/报案登记_汇总.xlsx", "报案信息", pd.DataFrame({
+            "案件编号": cs["case_id"], "报案人": cs["victim"], "报案人证件号码": cs["victim_id"], "受骗金额": cs["loss"].map("{:.2f}".format),
+            "案发时间": _fmt_local(cs["time"].to_numpy().astype("datetime64[s]")), "诈骗类型": cs["type"], "收款账号": cs["payee"],
+            "收款户名": cs["payee_name"], "收款银行": cs["payee_bank"], "诈骗电话": cs["caller"], "诈骗网址": cs["site"], "诈骗APP": cs["app"]}),
+            "case_reports")
+        # seized card-trade ledger: one file per dealer (two as XLSX)
+        lg = pd.DataFrame(self.ledger)
+        for d, dealer in enumerate(self.dealers):
+            sub = lg[lg["dealer"] == d].sort_values("time", kind="stable")
+            df = pd.DataFrame({"卖家": sub["seller"].to_numpy(), "买家": sub["buyer"].to_numpy(), "卡号": sub["card"].to_numpy(),
+                               "手机号": sub["phone"].to_numpy(), "价格": sub["price"].astype(str).to_numpy(),
+                               "时间": _fmt_local(sub["time"].to_numpy().astype("datetime64[s]")),
+                               "聊天软件": "飞机", "物品": sub["item"].to_numpy()})
+            if d < 2:
+                self.write_xlsx_simple(f"seized/卡商{d + 1}_收卡出卡账本.xlsx", "账本", df, "card_trade_ledger")
+            else:
+                self.write_table(f"seized/卡商{d + 1}_收卡出卡账本.csv", df, "utf-8-sig", "card_trade_ledger")
+        # domains and hosting
+        h = pd.DataFrame(self.hosting)
+        h = h.iloc[rng.permutation(len(h))]
+        self.write_table("infra/域名解析与服务器.csv", pd.DataFrame({
+            "域名": h["domain"].to_numpy(), "解析IP": h["ip"].to_numpy(), "服务器提供商": h["provider"].to_numpy(),
+            "注册人": h["registrant"].to_numpy(), "注册商": h["registrar"].to_numpy(),
+            "注册时间": [str(x).replace("T", " ") if x is not None and x == x else "" for x in h["created"]],
+            "APP包名": h["app"].to_numpy(), "APP名称": h["app_name"].to_numpy(), "开发者": h["developer"].to_numpy(),
+            "发现时间": [str(x).replace("T", " ") for x in h["first_seen"]]}), "utf-8-sig", "domain_hosting")
+
+    def write_xlsx_simple(self, rel, sheet, df, source):
+        import xlsxwriter
+
+        path = self.data / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False})
+        wb.set_properties({"created": pd.Timestamp("2024-04-01").to_pydatetime()})
+        ws = wb.add_worksheet(sheet)
+        ws.write_row(0, 0, list(df.columns))
+        for i, row in enumerate(df.itertuples(index=False, name=None), start=1):
+            ws.write_row(i, 0, ["" if v is None else str(v) for v in row])
+        wb.close()
+        self.files.append({"file": rel, "sheet": sheet, "source": source, "encoding": None, "rows": len(df)})
+
+    # -- truth -------------------------------------------------------------
+    def truth(self):
+        T = self.T
+        rows = self.rows
+        n = len(T)
+        tid = rows["tid"].to_numpy()
+        out = (rows["dir"] == "out").to_numpy()
+        payer_rows = np.bincount(tid[out], weights=self.row_copies[out], minlength=n).astype(np.int64)
+        payee_rows = np.bincount(tid[~out], weights=self.row_copies[~out], minlength=n).astype(np.int64)
+        ok = np.bincount(tid, weights=self.row_ok.astype(np.int64), minlength=n) > 0
+        tt = pd.DataFrame({
+            "source": T["source"], "target": T["target"], "amount": T["amount_c"] / 100,
+            "time": _utc(T["t"].to_numpy()), "payee_time": _utc(T["t_payee"].to_numpy()),
+            "kind": np.where(T["tkind"] == "cash", "cash_out", "transfer"), "label": T["label"], "case": T["case"],
+            "payer_txn": T["payer_txn"], "payee_txn": T["payee_txn"],
+            "payer_exported": T["payer_exported"], "payee_exported": T["payee_exported"],
+            "payer_rows": payer_rows, "payee_rows": payee_rows, "visible": ok,
+        })
+        tp = self.out / "transfers.parquet"
+        tt.to_parquet(tp, index=False)
+        crim = tt[~tt["label"].isin(["background", "payroll", "shop", "atm", "legit_person"])]
+        chain = [{"source": r.source, "target": r.target, "amount": float(r.amount), "time": r.time.isoformat(),
+                  "label": r.label, "case": r.case, "visible": bool(r.visible)} for r in crim.itertuples(index=False)]
+        rings = {}
+        A = self.acc["number"]
+        for ring in self.rings:
+            rings[ring["id"]] = {
+                "fraud_type": ring["fraud_type"], "members": ring["members"], "front": ring["front"],
+                "im_accounts": ring["im_accounts"],
+                **{lvl: [f"bank_account:{A[a]}" for a in ring[lvl]] for lvl in ("first_level", "second_level", "third_level", "cash_out")},
+                "phones": ring["phones"], "devices": [f"device:{x}" for x in ring["devices"] + ring["simbox"]],
+                "ips": [f"ip:{x}" for x in ring["ips"]], "domains": ring["domains"], "apps": ring["apps"],
+                "dealers": [f"im_account:{self.dealers[d]['im']}" for d in ring["dealers"]],
+                "providers": [self.providers[p]["org"] for p in ring["providers"]], "cases": ring["cases"],
+            }
+        dealers = {f"im_account:{d['im']}": {"farmers": d["farmers"], "rings": d["rings"], "cards": d["cards"], "phones": d["phones"]}
+                   for d in self.dealers}
+        farmers = {f["person"]: {k: f[k] for k in ("im", "cards", "phones", "outlet", "device", "dealer")} for f in self.farmers}
+        providers = {p["org"]: {"ips": [f"ip:{x}" for x in p["ips"]], "domains": p["domains"], "apps": p["apps"],
+                                "rings": p["rings"], "account": f"bank_account:{A[p['acc']]}"} for p in self.providers}
+        truth = {
+            "format": FORMAT, "generator": "chaingraph.world", "seed": self.seed, "n_transfers": int(n),
+            "timezone": TZ, "period": {"start": _iso_local(START), "end": _iso_local(START + np.timedelta64(DAYS, "D"))},
+            "data_dir": "data",
+            "entities": dict(sorted(self.entities.items())),
+            "rings": rings, "dealers": dealers, "farmers": farmers, "providers": providers,
+            "settlement_platform": [f"payment_account:{m}" for m in self.settlement],
+            "exit_traders": [f"bank_account:{A[a]}" for a in self.exit],
+            "cases": self.case_truth,
+            "traps": self.traps,
+            "rejects": sorted(self.rejects, key=lambda r: (r["file"], r["row"])),
+            "files": self.files,
+            "transfers": {"file": tp.name, "count": int(n), "visible": int(ok.sum()), "columns": list(tt.columns)},
+            "chain_transfers": chain,
+        }
+        return truth, tp
+
+
+def _split(total: int, k: int, rng, fee: float) -> list[int]:
+    """Split ``total`` cents into ``k`` positive parts whose sum is ``total`` less a fee."""
+    net = int(total * (1 - fee))
+    if k <= 1:
+        return [net]
+    w = rng.dirichlet(np.full(k, 2.0))
+    parts = np.floor(w * net / 100).astype(np.int64) * 100  # whole yuan
+    parts[-1] = net - parts[:-1].sum()
+    if (parts <= 0).any():
+        return [net]
+    return [int(p) for p in parts]
+
+
+def _money(cents: np.ndarray) -> np.ndarray:
+    s = pd.Series(np.abs(cents) // 100).astype(str) + "." + pd.Series(np.abs(cents) % 100).astype(str).str.zfill(2)
+    return np.where(cents < 0, "-", "") + s.to_numpy(dtype=object)
+
+
+def _thousands(cents: np.ndarray) -> np.ndarray:
+    y = pd.Series(np.abs(cents) // 100)
+    return (y.map("{:,}".format) + "." + pd.Series(np.abs(cents) % 100).astype(str).str.zfill(2)).to_numpy(dtype=object)
+
+
+def generate(out_dir, *, seed: int = 0, n_transfers: int = 20_000, n_rings: int | None = None, n_cases: int | None = None,
+             progress=None) -> World:
+    """Generate a world into ``out_dir`` and return it.
+
+    Parameters
+    ----------
+    out_dir : path
+        Created if absent; ``data/``, ``truth.json`` and ``transfers.parquet``
+        in it are overwritten.
+    seed : int
+        The same seed and sizes give the same files, byte for byte.
+    n_transfers : int
+        About how many transfers the world has (every one of them in at least
+        one written statement, except those whose only row is malformed).
+    n_rings, n_cases : int, optional
+        Default to values growing with ``n_transfers``.
+    progress : callable(str), optional
+        Called with a short message before each step.
+
+    Returns
+    -------
+    World
+    """
+    import shutil
+
+    out = Path(out_dir)
+    if (out / "data").exists():
+        shutil.rmtree(out / "data")
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    g = _Gen(out, seed, n_transfers, n_rings, n_cases, progress)
+    steps = [("background population", g.background), ("upstream suppliers and rings", g.upstream_and_rings),
+             ("settlement and exit", g.downstream_services), ("cases and money flows", g.cases),
+             ("traps and background transfers", g.traps_and_background_flows), ("transfer table", g.transfer_table),
+             ("statement rows", g.statements), ("writing statements", g.write_statements), ("writing other sources", g.write_others)]
+    for name, fn in steps:
+        g.progress(name)
+        t0 = _time.perf_counter()
+        fn()
+        g.timings[name] = round(_time.perf_counter() - t0, 3)
+    g.progress("ground truth")
+    t0 = _time.perf_counter()
+    truth, tp = g.truth()
+    tpath = out / "truth.json"
+    tpath.write_text(json.dumps(truth, ensure_ascii=False, indent=1), encoding="utf-8")
+    g.timings["ground truth"] = round(_time.perf_counter() - t0, 3)
+    return World(out, out / "data", truth, tpath, tp, g.timings)
+
+
+# ---------------------------------------------------------------------------
+# command line
+
+def cmd_world(args) -> int:
+    def progress(msg):
+        print(f"  {msg} ...", file=sys.stderr)
+
+    t0 = _time.perf_counter()
+    w = generate(args.out, seed=args.seed, n_transfers=args.transfers, progress=progress)
+    t = w.truth
+    print(f"world: {len(t['rings'])} rings, {len(t['cases'])} cases, {t['transfers']['count']} transfers, "
+          f"{len(t['files'])} files/sheets, {len(t['rejects'])} malformed rows ({_time.perf_counter() - t0:.1f} s)")
+    print(f"files:  {w.data_dir}   (load with: chaingraph load {w.data_dir} --store STORE)")
+    print(f"truth:  {w.truth_path}")
+    return 0
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("world", help="generate a synthetic chain world (case files + ground truth)")
+    p.add_argument("--out", required=True, help="output folder (data/ and truth.json are written in it)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--transfers", type=int, default=20_000, help="about how many transfers (default 20000)")
+    p.set_defaults(func=cmd_world)
