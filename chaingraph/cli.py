@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "chaingraph.cli",
     "chaingraph.leads",
     "chaingraph.trace",
+    "chaingraph.viz",
     "chaingraph.world",
 ]
 
