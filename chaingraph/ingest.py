@@ -260,7 +260,7 @@ def _typed(df: pd.DataFrame, types: dict[str, str], columns: list[str]) -> pd.Da
     for c in columns:
         t = types.get(c)
         if t == "time":
-            out[c] = pd.to_datetime(out[c], utc=True)
+            out[c] = pd.to_datetime(out[c], utc=True).dt.as_unit("ns")
         elif t == "money":
             out[c] = pd.to_numeric(out[c]).astype("float64")
         elif t == "integer" or c in ("row", "spec"):
@@ -453,7 +453,12 @@ def load(paths, store, *, mappings=None, tolerance=DEFAULT_TOLERANCE, chunk_size
         if progress:
             progress(f"reading {path}")
         try:
-            sheets = open_tables(path, find_header=find_header)
+            try:
+                sheets = open_tables(path, find_header=find_header)
+            except ReadError:
+                # no row looks like a known header: take the reader's own guess, so the
+                # report can say what each loader lacked (or the real reading problem)
+                sheets = open_tables(path)
             file_id = _sha(path) if path.is_file() else ""
         except ReadError as e:
             report.unrecognised.append({"file": str(path), "sheet": None, "reason": str(e)})
@@ -467,7 +472,7 @@ def load(paths, store, *, mappings=None, tolerance=DEFAULT_TOLERANCE, chunk_size
                 lacks = "; ".join(f"{src} lacks {', '.join(cols)}" for src, cols in missing.items())
                 report.unrecognised.append({
                     "file": str(path), "sheet": sheet.name,
-                    "reason": f"no loader recognises the headers {sheet.header[:12]}: {lacks}",
+                    "reason": f"{path}{' [' + sheet.name + ']' if sheet.name else ''}: no loader recognises the headers {sheet.header[:12]}: {lacks}",
                 })
                 continue
             rep = FileReport(str(path), mapping.source, sheet.encoding, sheet.name)

@@ -48,6 +48,8 @@ from pathlib import Path
 
 import yaml
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 from .exc import DeclarationError
 from .schema import TYPE_NAMES, Schema, load_schema
 
@@ -314,7 +316,7 @@ def read_mapping(path, schema: Schema | None = None) -> Mapping:
     if not path.is_file():
         raise DeclarationError(path, "file", "no such mapping file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except yaml.YAMLError as e:
         raise DeclarationError(path, "yaml", str(e).replace("\n", " ")) from None
     return parse_mapping(data, str(path), schema)

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import yaml
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 from .exc import DeclarationError
 
 SCHEMA_FILE = Path(__file__).with_name("schema.yaml")
@@ -210,7 +212,7 @@ def read_schema(path) -> Schema:
     """Read and strictly parse a schema YAML file."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except yaml.YAMLError as e:
         raise DeclarationError(path, "yaml", str(e).replace("\n", " ")) from None
     return parse_schema(data or {}, str(path))

@@ -1,0 +1,222 @@
+"""Loading real-looking case files: every row accounted for, one node per real thing."""
+
+import json
+
+import pandas as pd
+import pytest
+from openpyxl import Workbook
+
+from chaingraph.cli import main
+from chaingraph.ingest import load
+from chaingraph.store import Store
+
+CARD_A = "6222020200112233445"
+CARD_B = "6228480000000000001"
+CARD_C = "6217000010001234567"
+ID_A = "11010519491231002X"
+
+# payer's statement (layout A, GB18030): 进/出, joined date-time, thousands separators
+STATEMENT_A = f"""交易卡号,交易户名,交易证件号码,交易时间,交易金额,交易余额,收付标志,对手账号,对手户名,对手开户行,摘要,交易流水号,IP地址,MAC地址
+{CARD_A},张三,{ID_A},2024-01-02 10:11:12,"5,000.00",5000.00,进,{CARD_C},李四,建设银行,转账,A001,1.2.3.4,00-11-22-33-44-55
+{CARD_A},张三,{ID_A},2024-01-02 10:20:00,4900.00,100.00,出,{CARD_B},王五,农业银行,转账,A002,1.2.3.4,
+{CARD_A},张三,{ID_A},2024-01-02 10:20:00,4900.00,100.00,出,{CARD_B},王五,农业银行,转账,A002,1.2.3.4,
+{CARD_A},张三,{ID_A},2024-01-02 11:00:00,abc,100.00,出,{CARD_B},王五,农业银行,转账,A003,,
+{CARD_A},张三,{ID_A},2024-01-02 12:00:00,100.00,0.00,出,,,,ATM取现,A004,,
+"""
+
+# payee's statement (layout B, UTF-8 with BOM): 借/贷, date and time in separate columns,
+# a spaced card number and full-width digits
+STATEMENT_B = f"""账号,户名,交易日期,交易时刻,借贷标志,发生额,余额,对方账号,对方户名,摘要,流水号
+6228 4800 0000 0000 001,王五,20240102,102003,贷,４９００.００,4900,{CARD_A},张三,转账,B777
+6228 4800 0000 0000 001,王五,2024/01/03,08:00:00,借,4800.00,100,,,ATM取款,B778
+"""
+
+# layout C: English headers, signed amounts, no direction column, TSV
+STATEMENT_C = (
+    "account_no\tdatetime\tamount\tcounterparty_account\ttxn_id\n"
+    f"{CARD_C}\t2024-01-02T10:11:09+08:00\t-5000\t{CARD_A}\tC9\n"
+    f"{CARD_C}\tnot a date\t-10\t{CARD_A}\tC10\n"
+)
+
+
+@pytest.fixture
+def case_dir(tmp_path):
+    d = tmp_path / "case"
+    d.mkdir()
+    (d / "a.csv").write_bytes(STATEMENT_A.encode("gb18030"))
+    (d / "b.csv").write_bytes(STATEMENT_B.encode("utf-8-sig"))
+    (d / "sub").mkdir()
+    (d / "sub" / "c.tsv").write_text(STATEMENT_C, encoding="utf-8")
+    return d
+
+
+def _report(r):
+    return {f.file.rsplit("/", 1)[-1]: f for f in r.files}
+
+
+def test_every_row_is_loaded_merged_or_rejected(case_dir, tmp_path):
+    r = load(case_dir, tmp_path / "store")
+    files = _report(r)
+    assert not r.unrecognised
+    assert files["a.csv"].encoding == "gb18030"
+    assert files["b.csv"].encoding == "utf-8-sig"
+    for f in r.files:
+        assert f.kind == "bank_statement"
+        assert f.read == f.loaded + f.merged + f.rejected
+    a, b, c = files["a.csv"], files["b.csv"], files["c.tsv"]
+    assert (a.read, a.rejected, a.merged) == (5, 1, 1)  # 'abc' amount; the exact duplicate row
+    assert (b.read, b.merged, b.rejected) == (2, 1, 0)  # the payee's side of A002
+    assert (c.read, c.merged, c.rejected) == (2, 1, 1)  # the payer's side of A001; a bad date
+    rej = r.rejects
+    rows = {(f.rsplit("/", 1)[-1], int(row), col) for f, row, col in rej[rej["action"] == "row rejected"][["file", "row", "column"]].itertuples(index=False)}
+    assert rows == {("a.csv", 5, "amount"), ("c.tsv", 3, "time")}
+    assert (tmp_path / "store" / "rejects.csv").read_text(encoding="utf-8-sig").count("\n") == 1 + len(rej)
+
+
+def test_one_node_per_account_and_one_edge_per_transfer(case_dir, tmp_path):
+    st = load(case_dir, tmp_path / "store").store
+    nodes = st.nodes.set_index("id")
+    # the spaced, full-width card from statement B is the same node as in statement A
+    assert f"bank_account:{CARD_B}" in nodes.index
+    assert nodes.loc[f"bank_account:{CARD_B}", "holder_name"] == "王五"
+    assert nodes.loc[f"person:{ID_A}", "name"] == "张三"
+    t = st.edges[st.edges["kind"] == "transfer"]
+    # A001 (in A's and C's statement), A002 (in A's and B's statement): two transfers, both seen by both ends
+    assert len(t) == 2
+    assert set(t["seen_by"]) == {"both"}
+    a002 = t[t["target"] == f"bank_account:{CARD_B}"].iloc[0]
+    assert a002["source"] == f"bank_account:{CARD_A}" and a002["amount"] == 4900.0
+    assert a002["time"] == pd.Timestamp("2024-01-02 02:20:00", tz="UTC")  # Asia/Shanghai by default
+    a001 = t[t["target"] == f"bank_account:{CARD_A}"].iloc[0]
+    assert a001["source"] == f"bank_account:{CARD_C}" and a001["amount"] == 5000.0
+    # cash withdrawals are cash-out edges to the account's cash point
+    co = st.edges[st.edges["kind"] == "cash_out"]
+    assert set(co["source"]) == {f"bank_account:{CARD_A}", f"bank_account:{CARD_B}"}
+    # evidence: both statement rows behind the merged transfer
+    ev = st.evidence([int(a002["id"])])
+    assert {(f.rsplit("/", 1)[-1], int(r)) for f, r in ev[["file", "row"]].itertuples(index=False)} == {("a.csv", 3), ("a.csv", 4), ("b.csv", 2)}
+
+
+def test_loading_again_changes_nothing(case_dir, tmp_path):
+    first = load(case_dir, tmp_path / "store").store
+    nodes, edges = first.nodes.copy(), first.edges.copy()
+    r = load(case_dir, tmp_path / "store")
+    again = Store.open(tmp_path / "store")
+    pd.testing.assert_frame_equal(again.nodes, nodes)
+    pd.testing.assert_frame_equal(again.edges.sort_values("id", ignore_index=True), edges.sort_values("id", ignore_index=True))
+    for f in r.files:
+        assert f.loaded == 0 or f.file.endswith("x")  # every accepted row merged
+        assert f.read == f.merged + f.rejected
+
+
+def test_loading_later_files_adds_to_the_store(case_dir, tmp_path):
+    load(case_dir / "a.csv", tmp_path / "store")
+    st = load(case_dir / "b.csv", tmp_path / "store").store
+    t = st.edges[st.edges["kind"] == "transfer"]
+    assert len(t[t["target"] == f"bank_account:{CARD_B}"]) == 1
+
+
+def test_xlsx_every_sheet_and_formula_errors(tmp_path):
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "张三"
+    ws.append(["交易卡号", "交易时间", "交易金额", "收付标志", "对手账号"])
+    ws.append([CARD_A, "2024-01-02 10:20:00", 4900, "出", CARD_B])
+    ws.append([CARD_A, "2024-01-02 10:30:00", "#REF!", "出", CARD_B])
+    ws2 = wb.create_sheet("王五")
+    ws2.append(["账号", "交易日期", "交易时刻", "借贷标志", "发生额", "对方账号"])
+    ws2.append([CARD_B, "2024-01-02", "10:20:05", "贷", 4900, CARD_A])
+    wb.save(tmp_path / "book.xlsx")
+    r = load(tmp_path / "book.xlsx", tmp_path / "store")
+    by_sheet = {f.sheet: f for f in r.files}
+    assert set(by_sheet) == {"张三", "王五"}
+    assert by_sheet["张三"].rejected == 1 and by_sheet["王五"].merged == 1
+    rej = r.rejects[r.rejects["action"] == "row rejected"].iloc[0]
+    assert (rej["sheet"], int(rej["row"])) == ("张三", 3) and "REF" in rej["reason"]
+    assert len(r.store.edges[r.store.edges["kind"] == "transfer"]) == 1
+
+
+def test_jsonl_and_other_sources(tmp_path):
+    (tmp_path / "reg.jsonl").write_text("\n".join([
+        json.dumps({"手机号码": "+86 138 0000 0000", "ICCID": "89860012345678901234", "机主姓名": "张三", "证件号码": ID_A, "入网时间": "2024-01-01 09:00", "营业厅": "某某营业厅"}, ensure_ascii=False),
+        "{broken json",
+        json.dumps({"手机号码": "0086-138-0000-0000", "机主姓名": "张三", "证件号码": ID_A, "营业厅": "某某营业厅"}, ensure_ascii=False),
+    ]), encoding="utf-8")
+    (tmp_path / "cases.csv").write_text(
+        "案件编号,报案人,受骗金额,案发时间,诈骗类型,收款账号,诈骗电话,诈骗网址\n"
+        f"A2024001,赵六,\"¥5,000\",2024年1月2日 10时00分,刷单返利,{CARD_C},13800000000,https://Fake-Shop.example.com/pay\n",
+        encoding="utf-8")
+    r = load(tmp_path, tmp_path / "store")
+    files = _report(r)
+    assert files["reg.jsonl"].kind == "phone_registration"
+    assert (files["reg.jsonl"].read, files["reg.jsonl"].rejected, files["reg.jsonl"].merged) == (3, 1, 1)
+    st = r.store
+    ids = set(st.nodes["id"])
+    assert {"phone:13800000000", f"person:{ID_A}", "outlet:某某营业厅", "case:A2024001", f"bank_account:{CARD_C}", "domain:fake-shop.example.com"} <= ids
+    paid = st.edges[st.edges["kind"] == "paid_to"].iloc[0]
+    assert paid["amount"] == 5000.0
+    # the case and the registration meet at one phone node
+    assert set(st.edges[st.edges["target"] == "phone:13800000000"]["kind"]) >= {"contacted_by", "holds"}
+
+
+def test_bad_input_is_one_clear_line_and_other_files_still_load(case_dir, tmp_path, capsys):
+    (case_dir / "empty.csv").write_bytes(b"")
+    (case_dir / "noheader.csv").write_text("\n\n", encoding="utf-8")
+    (case_dir / "people.csv").write_text("姓名,年龄\n张三,30\n", encoding="utf-8")
+    code = main(["load", str(case_dir), str(tmp_path / "missing.csv"), "--store", str(tmp_path / "store")])
+    out, err = capsys.readouterr()
+    assert code == 3  # something was not loaded
+    assert "a.csv" in out and "b.csv" in out
+    lines = [l for l in err.splitlines() if l.startswith("not loaded:")]
+    assert len(lines) == 4
+    assert any("missing.csv" in l for l in lines)
+    assert any("empty.csv" in l and "empty" in l for l in lines)
+    assert any("people.csv" in l and "bank_statement lacks" in l for l in lines)
+    assert "Traceback" not in err
+
+
+def test_stats_json(case_dir, tmp_path, capsys):
+    load(case_dir, tmp_path / "store")
+    assert main(["stats", "--store", str(tmp_path / "store"), "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["edges"]["transfer"] == 2 and stats["nodes"]["bank_account"] == 3
+
+
+def test_user_mapping(tmp_path, capsys):
+    m = tmp_path / "mybank.yaml"
+    m.write_text("""
+source: my_bank
+columns:
+  acct: [我的卡号]
+  when: [我的时间]
+  amt: [我的金额]
+  peer: [我的对手]
+required: [acct, amt, when]
+nodes:
+  own: {kind: bank_account, key: acct}
+  peer: {kind: bank_account, key: peer}
+edges:
+  - {kind: transfer, source: own, target: peer, side: own, primary: true, properties: {amount: amt, time: when}}
+""", encoding="utf-8")
+    f = tmp_path / "x.csv"
+    f.write_text(f"我的卡号,我的时间,我的金额,我的对手\n{CARD_A},2024-01-01 00:00:00,1,{CARD_B}\n", encoding="utf-8")
+    r = load(f, tmp_path / "store", mappings=[m])
+    assert r.files[0].kind == "my_bank" and r.files[0].loaded == 1
+    m.write_text("source: x\ncolumns: {a: [b]}\nrequired: [a]\nnodes: {}\nedges: []\nextra: 1\n", encoding="utf-8")
+    assert main(["load", str(f), "--store", str(tmp_path / "s2"), "--mapping", str(m)]) == 2
+    assert "mybank.yaml: extra: unknown key" in capsys.readouterr().err
+
+
+def test_crash_during_write_leaves_previous_store(case_dir, tmp_path, monkeypatch):
+    load(case_dir / "a.csv", tmp_path / "store")
+    before = Store.open(tmp_path / "store").edges.copy()
+    import chaingraph.store as store_mod
+
+    def boom(df, path):
+        raise OSError("disk full")
+    monkeypatch.setattr(store_mod, "_to_parquet", boom)
+    with pytest.raises(OSError):
+        load(case_dir / "b.csv", tmp_path / "store")
+    monkeypatch.undo()
+    after = Store.open(tmp_path / "store")
+    pd.testing.assert_frame_equal(after.edges, before)
