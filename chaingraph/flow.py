@@ -410,7 +410,7 @@ def flow(view, ref_or_refs, window="72h", hops: int = 6, min_amount: float = 0, 
         chunks.setdefault(acc, []).append((tau, hi, amt, via))
         received[acc] = received.get(acc, 0.0) + amt
     used: dict = {}
-    flows = []          # DataFrames of followed edges with attributed, level
+    picked: dict = {}   # edge id -> row of the flow table
     traced_total = sum(received.values())
     expanded_last = set()
     for h in range(1, hops + 1):
@@ -428,62 +428,55 @@ def flow(view, ref_or_refs, window="72h", hops: int = 6, min_amount: float = 0, 
             return a2, b2
         s1, u1 = bounds(lo, hi)
         s2, u2 = bounds(np.where(lo <= _NEG, lo, lo - pad), hi)
-        outs = view.money_edges(todo, nxt_dir, since=s1, until=u1)
-        ins = view.money_edges(todo, oth_dir, since=s2, until=u2)
         end_col = "source" if nxt_dir == "out" else "target"
         oth_col = "target" if nxt_dir == "out" else "source"
-        outs = _prepared(outs, sign, end_col)
-        ins = _prepared(ins, sign, oth_col)
-        og = _groups(outs, end_col)
-        ig = _groups(ins, oth_col)
+        slot = {a: k for k, a in enumerate(todo)}
+        outs = _arrays(view.money_edges(todo, nxt_dir, since=s1, until=u1), sign, end_col, slot)
+        ins = _arrays(view.money_edges(todo, oth_dir, since=s2, until=u2), sign, oth_col, slot)
+        og, ig = _groups(outs), _groups(ins)
+        empty = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64))
         new_chunks: dict = {}
-        picked = []
-        for a in todo:
-            o = og.get(a)
+        for k, a in enumerate(todo):
+            o = og.get(k)
             if o is None:
                 continue  # nothing goes on: the traced money stays here
-            i = ig.get(a, (np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), None))
-            res, _left = kernel.run(chunks[a], o[:3], i[:3], used)
+            res, _left = kernel.run(chunks[a], o[:3], ig.get(k, empty)[:3], used)
             rows = o[3]
-            for j, got in res:
+            for jj, got in res:
                 if got < min_amount or got <= 0:
                     continue
-                r = rows[j]
-                eid = int(outs["id"].iat[r])
+                r = rows[jj]
+                eid = int(outs["id"][r])
                 used[eid] = used.get(eid, 0.0) + got
                 passed[a] = passed.get(a, 0.0) + got
-                nb = outs[oth_col].iat[r]
-                tau = int(outs["_tau"].iat[r])
+                nb = outs["other"][r]
+                tau = int(outs["tau"][r])
                 new_chunks.setdefault(nb, []).append((tau, tau + w, got, eid))
-                picked.append((r, got))
-        if picked:
-            idx = [r for r, _ in picked]
-            f = outs.iloc[idx].drop(columns=["_tau"]).reset_index(drop=True)
-            f["attributed"] = [g for _, g in picked]
-            f["level"] = [level[a] for a in f[end_col]]
-            f["hop"] = h
-            flows.append(f)
+                if eid in picked:
+                    picked[eid][7] += got
+                else:
+                    picked[eid] = [eid, outs["kind"][r], outs["source"][r], outs["target"][r],
+                                   outs["time"][r], outs["amount"][r], outs["seen_by"][r], got, level[a], h]
         for nb, lst in new_chunks.items():
             level.setdefault(nb, h + 1)
             received[nb] = received.get(nb, 0.0) + sum(c[2] for c in lst)
         chunks = new_chunks
     expanded_last = set(chunks)   # reached at the last hop, not followed further
 
-    ids = list(level)
+    ids = sorted(level, key=lambda a: (level[a], a))
     has = view.has_statement(ids) if ids else pd.Series(dtype=bool)
-    nodes = view.nodes(ids)
-    acc = pd.DataFrame({"id": ids, "level": [level[a] for a in ids]})
-    acc["received"] = [received.get(a, 0.0) for a in ids]
-    acc["passed"] = [passed.get(a, 0.0) for a in ids]
-    acc["received"] = acc["received"].where(~np.isinf(acc["received"]), np.nan)
-    acc["remainder"] = (acc["received"] - acc["passed"]).clip(lower=0)
-    acc["has_statement"] = [bool(has.get(a, False)) for a in ids]
-    status, reason = [], []
-    for a, hs, rest in zip(ids, acc["has_statement"], acc["remainder"]):
+    has = {a: bool(x) for a, x in zip(has.index, has.to_numpy())}
+    rows = []
+    for a in ids:
         kind = schema.split_id(a)[0]
+        rec = received.get(a, 0.0)
+        rec = math.nan if math.isinf(rec) else rec
+        pas = passed.get(a, 0.0)
+        rest = max(rec - pas, 0.0) if rec == rec else math.nan
+        hs = has.get(a, False)
         if kind in terminal:
             st, why = "end", "cash_out" if direction == "forward" else "source"
-        elif passed.get(a, 0) > 0:
+        elif pas > 0:
             st, why = ("frontier", "no statement loaded") if not hs and rest > 0.005 else ("through", "")
         elif a in expanded_last:
             st, why = "hop_limit", "hop limit reached"
@@ -493,58 +486,73 @@ def flow(view, ref_or_refs, window="72h", hops: int = 6, min_amount: float = 0, 
             st, why = "frontier", "no statement loaded"
         else:
             st, why = "end", "no further transfer in window"
-        status.append(st)
-        reason.append(why)
-    acc["status"], acc["reason"] = status, reason
-    acc = nodes.merge(acc, on="id", how="right")
-    lead = ["id", "kind", "key", "label", "level", "received", "passed", "remainder", "has_statement",
-            "status", "reason"]
-    lead = [c for c in lead if c in acc.columns]
-    acc = acc[lead + [c for c in acc.columns if c not in lead]]
-    acc = acc.sort_values(["level", "id"], kind="stable", ignore_index=True)
-    if flows:
-        edges = pd.concat(flows, ignore_index=True)
-        edges = edges.groupby("id", sort=False).agg(
-            {**{c: "first" for c in edges.columns if c not in ("id", "attributed", "level", "hop")},
-             "attributed": "sum", "level": "min", "hop": "min"}).reset_index()
-        edges = edges.sort_values(["level", "time", "id"], kind="stable", ignore_index=True)
+        rows.append((a, level[a], rec, pas, rest, hs, st, why))
+    nodes = view.nodes(ids)
+    info = {}
+    if len(nodes):
+        cols = [c for c in ("id", "kind", "key", "label") if c in nodes.columns]
+        info = {r[0]: r[1:] for r in zip(*(nodes[c].to_numpy(dtype=object) for c in cols))}
+        pad = (None,) * (len(cols) - 1)
     else:
-        edges = pd.DataFrame(columns=["id", "kind", "source", "target", "time", "amount", "seen_by",
-                                      "attributed", "level", "hop"])
-    lead = ["id", "kind", "source", "target", "time", "amount", "attributed", "level", "hop"]
-    edges = edges[lead + [c for c in edges.columns if c not in lead]]
-    rem = acc["remainder"].fillna(0)
-    untraced = {
-        "frontier": float(rem[acc["status"] == "frontier"].sum()),
-        "hop_limit": float(rem[acc["status"] == "hop_limit"].sum()),
-        "stayed": float(rem[acc["status"] == "through"].sum()),
-    }
+        cols, pad = ["id"], ()
+    acc = pd.DataFrame([(r[0],) + tuple(info.get(r[0], pad)) + r[1:] for r in rows],
+                       columns=cols + ["level", "received", "passed", "remainder", "has_statement",
+                                       "status", "reason"])
+    cols = ["id", "kind", "source", "target", "time", "amount", "seen_by", "attributed", "level", "hop"]
+    flat = sorted(picked.values(), key=lambda r: (r[8], r[4], r[0]))
+    col = list(zip(*flat)) if flat else [()] * len(cols)
+    edges = pd.DataFrame({
+        "id": np.array(col[0], np.int64),
+        "kind": np.array(col[1], object),
+        "source": np.array(col[2], object),
+        "target": np.array(col[3], object),
+        "time": pd.DatetimeIndex(np.array(col[4], np.int64).view("datetime64[ns]"), tz="UTC"),
+        "amount": np.array(col[5], np.float64),
+        "attributed": np.array(col[7], np.float64),
+        "level": np.array(col[8], np.int64),
+        "hop": np.array(col[9], np.int64),
+        "seen_by": np.array(col[6], object),
+    })
+    untraced = {"frontier": 0.0, "hop_limit": 0.0, "stayed": 0.0}
+    at_ends = 0.0
+    for a, lev, rec, pas, rest, hs, st, why in rows:
+        rest = 0.0 if rest != rest else rest
+        if st == "through":
+            untraced["stayed"] += rest
+        elif st in untraced:
+            untraced[st] += rest
+        elif st == "end" and rec == rec:
+            at_ends += rec
     untraced["total"] = sum(untraced.values())
-    ends = acc[acc["status"] == "end"]
-    untraced["at_end_points"] = float(ends["received"].fillna(0).sum())
+    untraced["at_end_points"] = at_ends
     return FlowResult(accounts=acc, edges=edges, start=starts, method=method, direction=direction,
                       window=str(window), traced=traced_total, untraced=untraced, view=view)
 
 
-def _prepared(df: pd.DataFrame, sign: int, end_col: str) -> pd.DataFrame:
-    """Money edges with mirrored time ``_tau`` (int64 ns), sorted for deterministic attribution."""
-    df = df.reset_index(drop=True)
-    t = df["time"].to_numpy("datetime64[ns]").view("int64") if len(df) else np.zeros(0, np.int64)
-    df["_tau"] = t * sign
-    return df.sort_values([end_col, "_tau", "id"], kind="stable", ignore_index=True)
+def _arrays(df: pd.DataFrame, sign: int, end_col: str, slot: dict) -> dict:
+    """Money edges as numpy arrays sorted by (account slot, mirrored time ``tau``, id)."""
+    want = ("id", "kind", "source", "target", "amount", "seen_by", "time")
+    out = {c: col for c, col in df.items() if c in want}
+    t = out.pop("time")
+    out = {c: col.to_numpy() for c, col in out.items()}
+    out["id"] = out["id"].astype(np.int64)
+    out["amount"] = out["amount"].astype(np.float64)
+    out["time"] = t.to_numpy("datetime64[ns]").view("int64") if len(df) else np.zeros(0, np.int64)
+    out["tau"] = out["time"] * sign
+    ends = np.asarray(out[end_col], dtype=object)
+    out["slot"] = np.fromiter((slot.get(x, -1) for x in ends), np.int64, len(ends))
+    out["other"] = np.asarray(out["target" if end_col == "source" else "source"], dtype=object)
+    order = np.lexsort((out["id"], out["tau"], out["slot"]))
+    return {k: v[order] for k, v in out.items()}
 
 
-def _groups(df: pd.DataFrame, col: str) -> dict:
-    """Per account: (tau, amount, id, row positions) arrays of its edges, in order."""
-    if not len(df):
+def _groups(a: dict) -> dict:
+    """Per account slot: (tau, amount, id, row positions) arrays of its edges, in order."""
+    n = len(a["slot"])
+    if not n:
         return {}
-    keys = df[col].to_numpy(dtype=object)
-    tau = df["_tau"].to_numpy(np.int64)
-    amt = df["amount"].to_numpy(np.float64)
-    ids = df["id"].to_numpy(np.int64)
+    keys = a["slot"]
     cut = np.flatnonzero(keys[1:] != keys[:-1]) + 1
-    bounds = np.concatenate([[0], cut, [len(df)]])
-    out = {}
-    for s, e in zip(bounds[:-1], bounds[1:]):
-        out[keys[s]] = (tau[s:e], amt[s:e], ids[s:e], np.arange(s, e))
-    return out
+    bounds = np.concatenate([[0], cut, [n]])
+    return {int(keys[s]): (a["tau"][s:e], a["amount"][s:e], a["id"][s:e], np.arange(s, e))
+            for s, e in zip(bounds[:-1], bounds[1:])}

@@ -52,8 +52,8 @@ class View(Protocol):
         per id (aligned with ``ids``, so each node gets its own time range;
         int64 nanoseconds or anything pandas reads). Bounds are inclusive;
         edges without a time are kept only when a node has neither bound.
-        Columns ``id, kind, source, target, time, amount, seen_by``; row order
-        is not significant (callers sort). The hot path of fund tracing; on
+        Columns ``id, kind, source, target, time, amount, seen_by`` (string
+        columns may be categorical); row order is not significant (callers sort). The hot path of fund tracing; on
         Neo4j one parameterised query::
 
             UNWIND $rows AS r MATCH (a:Entity {id: r.id})-[e:MONEY]->(b)
@@ -137,6 +137,7 @@ class MemoryView:
         self._nodes = nodes.reset_index(drop=True)
         self._node_pos = pd.Index(self._nodes["id"])
         self._node_ids = self._node_pos.to_numpy(dtype=object)
+        self._pos_of = dict(zip(self._node_ids.tolist(), range(len(self._node_ids))))
         e = edges.reset_index(drop=True)
         if "time" not in e:
             e["time"] = pd.Series(pd.NaT, index=e.index, dtype="datetime64[ns, UTC]")
@@ -183,6 +184,9 @@ class MemoryView:
         self._has_statement = has
         amount = pd.to_numeric(e["amount"], errors="coerce").to_numpy(np.float64)
         self._money = {}
+        self._ids_dtype = None
+        self._kinds_dtype = pd.CategoricalDtype(pd.Index(self._mkinds, dtype=object))
+        self._seen_dtype = pd.CategoricalDtype(pd.Index(self._mseen, dtype=object))
         for name, ends, other in (("out", src, dst), ("in", dst, src)):
             key = (ends[mi].astype(np.int64) << 32) | sec.astype(np.int64)
             o = np.lexsort((mi, tm, key))
@@ -209,10 +213,8 @@ class MemoryView:
     def _positions(self, ids) -> np.ndarray:
         if isinstance(ids, str):
             ids = [ids]
-        ids = list(ids)
-        if not ids:
-            return np.zeros(0, np.int64)
-        return self._node_pos.get_indexer(ids).astype(np.int64)
+        get = self._pos_of.get
+        return np.fromiter((get(i, -1) for i in ids), np.int64)
 
     def nodes(self, ids=None, kinds=None) -> pd.DataFrame:
         df = self._nodes
@@ -269,17 +271,21 @@ class MemoryView:
         keep = (t >= lo[which]) & (t <= hi[which])
         keep &= (t != nat) | ((lo[which] == nat) & (hi[which] == big))
         sel = sel[keep]
-        end, other = self._node_ids[ix["end"][sel]], self._node_ids[ix["other"][sel]]
+        # string columns as categoricals over precomputed categories: no per-call string conversion
+        cat = pd.Categorical.from_codes
+        end, other = ix["end"][sel], ix["other"][sel]
         src, dst = (end, other) if direction == "out" else (other, end)
+        if self._ids_dtype is None:
+            self._ids_dtype = pd.CategoricalDtype(pd.Index(self._node_ids, dtype=object))
         return pd.DataFrame({
             "id": ix["id"][sel],
-            "kind": self._mkinds[ix["kind"][sel]],
-            "source": src,
-            "target": dst,
+            "kind": cat(ix["kind"][sel], dtype=self._kinds_dtype, validate=False),
+            "source": cat(src, dtype=self._ids_dtype, validate=False),
+            "target": cat(dst, dtype=self._ids_dtype, validate=False),
             "time": pd.DatetimeIndex(ix["t"][sel].view("datetime64[ns]"), tz="UTC"),
             "amount": ix["amount"][sel],
-            "seen_by": self._mseen[ix["seen"][sel]],
-        })
+            "seen_by": cat(ix["seen"][sel], dtype=self._seen_dtype, validate=False),
+        }, copy=False)
 
     def has_statement(self, ids) -> pd.Series:
         ids = [ids] if isinstance(ids, str) else list(ids)

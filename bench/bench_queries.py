@@ -1,0 +1,204 @@
+"""Benchmark: time-respecting fund tracing on a synthetic transfer graph.
+
+Builds a synthetic graph directly as DataFrames (numpy random: power-law-ish
+degrees, times over 90 days, a third of statements missing), then times
+``chaingraph.flow.flow`` (FIFO, 6 hops, 72 h window) from seed accounts — each
+seed starts at one of its own outgoing transfers and follows the 72 h after
+it — against plain networkx code doing the same traversal (same attribution
+rules) on a MultiDiGraph built from the same data in the same run, and checks
+both give the same flows.
+
+    .venv/bin/python bench/bench_queries.py --transfers 1000000
+    .venv/bin/python bench/bench_queries.py --transfers 10000000 --nx-seeds 20
+
+Prints one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from chaingraph.flow import _Kernel, flow  # noqa: E402
+from chaingraph.view import MemoryView  # noqa: E402
+
+DAY = 86_400 * 10**9
+WINDOW = 72 * 3600 * 10**9
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def synthetic(n_transfers: int, seed: int = 7):
+    rng = np.random.default_rng(seed)
+    n_acc = max(1000, n_transfers // 10)
+    # power-law-ish: low ranks are hubs (rank = N * u^2 -> P(rank 0) ~ 1/sqrt(N))
+    perm_s, perm_t = rng.permutation(n_acc), rng.permutation(n_acc)
+    src = perm_s[(n_acc * rng.random(n_transfers) ** 2).astype(np.int64)]
+    dst = perm_t[(n_acc * rng.random(n_transfers) ** 2).astype(np.int64)]
+    loop = src == dst
+    dst[loop] = (dst[loop] + 1) % n_acc
+    t0 = pd.Timestamp("2024-01-01", tz="UTC").value
+    t = t0 + (rng.random(n_transfers) * 90 * DAY).astype(np.int64)
+    amount = np.round(np.exp(rng.normal(8, 1.2, n_transfers)), 2)
+    keys = np.char.add("62220", np.char.zfill(np.arange(n_acc).astype(str), 11)).astype(object)
+    ids = np.char.add("bank_account:", keys.astype(str)).astype(object)
+    has_stmt = rng.random(n_acc) < 0.67
+    s_side, t_side = has_stmt[src], has_stmt[dst]
+    seen = np.where(s_side & t_side, "both", np.where(s_side, "source", np.where(t_side, "target", "")))
+    keep = seen != ""
+    nodes = pd.DataFrame({"id": ids, "kind": "bank_account", "key": keys, "label": keys})
+    edges = pd.DataFrame({
+        "id": np.arange(n_transfers, dtype=np.int64)[keep],
+        "kind": "transfer",
+        "source": ids[src[keep]],
+        "target": ids[dst[keep]],
+        "n_obs": 1,
+        "seen_by": seen[keep],
+        "amount": amount[keep],
+        "time": pd.DatetimeIndex(t[keep].view("datetime64[ns]"), tz="UTC"),
+    })
+    return nodes, edges
+
+
+def nx_build(nodes, edges):
+    import networkx as nx
+
+    g = nx.MultiDiGraph()
+    g.add_nodes_from(nodes["id"])
+    tt = edges["time"].to_numpy("datetime64[ns]").view("int64")
+    g.add_edges_from(
+        (s, d, int(i), {"kind": k, "time": int(t), "amount": float(a), "seen_by": sb})
+        for i, k, s, d, t, a, sb in zip(edges["id"], edges["kind"], edges["source"], edges["target"],
+                                        tt, edges["amount"], edges["seen_by"]))
+    return g
+
+
+def nx_flow(g, seed, since, until, hops=6, window=WINDOW):
+    """The same FIFO traversal as chaingraph.flow, written plainly over networkx adjacency."""
+    kernel = _Kernel("fifo", window)
+    chunks = {seed: [(since, until, math.inf, -1)]}
+    used, out = {}, {}
+    for _ in range(hops):
+        new = {}
+        for a, cs in chunks.items():
+            lo, hi = min(c[0] for c in cs), max(c[1] for c in cs)
+            outs = sorted((d["time"], i, v, d["amount"]) for _, v, i, d in g.out_edges(a, keys=True, data=True)
+                          if lo <= d["time"] <= hi)
+            if not outs:
+                continue
+            ins = sorted((d["time"], i, d["amount"]) for u, _, i, d in g.in_edges(a, keys=True, data=True)
+                         if lo <= d["time"] <= hi)
+            o = (np.array([x[0] for x in outs], np.int64), np.array([x[3] for x in outs]),
+                 np.array([x[1] for x in outs], np.int64))
+            i_ = (np.array([x[0] for x in ins], np.int64), np.array([x[2] for x in ins]),
+                  np.array([x[1] for x in ins], np.int64))
+            res, _ = kernel.run(cs, o, i_, used)
+            for j, got in res:
+                if got <= 0:
+                    continue
+                t, eid, v, amt = outs[j]
+                used[eid] = used.get(eid, 0.0) + got
+                out[eid] = out.get(eid, 0.0) + got
+                new.setdefault(v, []).append((t, t + window, got, eid))
+        chunks = new
+        if not chunks:
+            break
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--transfers", type=int, default=1_000_000)
+    ap.add_argument("--seeds", type=int, default=100)
+    ap.add_argument("--nx-seeds", type=int, default=100, help="seeds also run on networkx (a subset if fewer)")
+    ap.add_argument("--no-nx", action="store_true")
+    args = ap.parse_args(argv)
+
+    out = {"transfers": args.transfers}
+    t = time.perf_counter()
+    nodes, edges = synthetic(args.transfers)
+    out["generate_s"] = round(time.perf_counter() - t, 1)
+    out["edges_kept"] = len(edges)
+    out["accounts"] = len(nodes)
+    gc.collect()
+    base = rss_mb()
+    out["rss_data_mb"] = round(base)
+
+    t = time.perf_counter()
+    view = MemoryView(nodes, edges)
+    out["view_build_s"] = round(time.perf_counter() - t, 1)
+    gc.collect()
+    out["view_mem_mb"] = round(rss_mb() - base)
+
+    rng = np.random.default_rng(11)
+    picks = rng.choice(len(edges), args.seeds, replace=False)
+    seeds = [(edges["source"].iat[p], edges["time"].iat[p]) for p in picks]
+    # warm-up (first-call overheads)
+    flow(view, seeds[0][0], since=seeds[0][1], until=seeds[0][1] + pd.Timedelta("72h"))
+    times, reach, results = [], [], []
+    for acc, t0 in seeds:
+        t = time.perf_counter()
+        r = flow(view, acc, window="72h", hops=6, since=t0, until=t0 + pd.Timedelta("72h"))
+        times.append(time.perf_counter() - t)
+        reach.append(len(r.accounts))
+        results.append(dict(zip(r.edges["id"].astype(int), r.edges["attributed"])))
+    times_ms = np.array(times) * 1000
+    out["chaingraph_flow_ms"] = {"median": round(float(np.median(times_ms)), 2),
+                                 "p90": round(float(np.percentile(times_ms, 90)), 2),
+                                 "worst": round(float(times_ms.max()), 2)}
+    out["accounts_reached"] = {"median": int(np.median(reach)), "max": int(max(reach))}
+    out["peak_rss_mb_chaingraph"] = round(peak_mb())
+
+    if not args.no_nx:
+        del view
+        gc.collect()
+        base = rss_mb()
+        t = time.perf_counter()
+        g = nx_build(nodes, edges)
+        out["nx_build_s"] = round(time.perf_counter() - t, 1)
+        gc.collect()
+        out["nx_mem_mb"] = round(rss_mb() - base)
+        nx_times, same = [], 0
+        k = min(args.nx_seeds, len(seeds))
+        for (acc, t0), mine in zip(seeds[:k], results[:k]):
+            since = pd.Timestamp(t0).value
+            t = time.perf_counter()
+            theirs = nx_flow(g, acc, since, since + WINDOW)
+            nx_times.append(time.perf_counter() - t)
+            same += (theirs.keys() == mine.keys()
+                     and all(abs(theirs[i] - mine[i]) < 1e-6 for i in theirs))
+        nx_ms = np.array(nx_times) * 1000
+        mine_ms = times_ms[:k]
+        out["nx_flow_ms"] = {"seeds": k, "median": round(float(np.median(nx_ms)), 2),
+                             "worst": round(float(nx_ms.max()), 2)}
+        out["speedup_median_per_seed"] = round(float(np.median(nx_ms / mine_ms)), 1)
+        out["speedup_median_of_medians"] = round(float(np.median(nx_ms) / np.median(mine_ms)), 1)
+        out["speedup_total"] = round(float(nx_ms.sum() / mine_ms.sum()), 1)
+        out["same_flows"] = f"{same}/{k}"
+        out["peak_rss_mb_total"] = round(peak_mb())
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
