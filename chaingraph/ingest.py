@@ -14,6 +14,7 @@ import hashlib
 import re
 import time as _time
 import unicodedata
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -248,7 +249,9 @@ class _Applier:
             return v.isna() if cond.empty else v.notna()
         if cond.equals is not None:
             return (v.astype("str") == cond.equals) & v.notna()
-        return v.astype("str").str.contains(cond.matches, regex=True) & v.notna()
+        with warnings.catch_warnings():  # groups in a user's pattern are fine here
+            warnings.simplefilter("ignore", UserWarning)
+            return v.astype("str").str.contains(cond.matches, regex=True) & v.notna()
 
 
 # ---------------------------------------------------------------------------
