@@ -87,3 +87,34 @@ def test_reference_errors_list_candidates():
     with pytest.raises(UnknownReference):
         trace(v, "bank_account:999999")
     assert set(reached(trace(v, "phone:13800000000", "upstream", hops=1, max_pivots=0))) == {"phone:13800000000", "outlet:O1"}
+
+
+def test_cli_trace_flow_path_json(tmp_path, capsys):
+    import json
+
+    from chaingraph.cli import main
+    from chaingraph.store import Store, empty_tables
+
+    v = make_view()
+    store = Store.open(tmp_path / "s", create=True)
+    tables = empty_tables(store.schema)
+    tables.nodes = pd.concat([tables.nodes, v.nodes()], ignore_index=True)
+    e = v.all_edges().copy()
+    e["amount"] = [None] * 5 + [100.0, None, None]
+    e["time"] = [pd.NaT] * 5 + [pd.Timestamp("2024-03-01", tz="UTC"), pd.NaT, pd.NaT]
+    e["seen_by"] = ""
+    tables.edges = pd.concat([tables.edges, e], ignore_index=True)
+    store.save(tables)
+    assert main(["trace", "--store", str(tmp_path / "s"), "--from", "case:C1", "--direction", "upstream",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {(n["kind"], n["key"], n["hops"]) for n in out["nodes"]} >= {("im_account", "dealer", 2)}
+    assert {"kind", "source", "target"} <= set(out["edges"][0])
+    assert main(["flow", "--store", str(tmp_path / "s"), "--from", "bank_account:A", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [(f["key"], f["amount"]) for f in out["frontier"]] == [("B", 100.0)]
+    assert main(["path", "--store", str(tmp_path / "s"), "case:C1", "person:F", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["paths"][0]["length"] == 3
+    assert main(["trace", "--store", str(tmp_path / "s"), "--from", "bank_account:nope"]) == 2
+    assert "error" in capsys.readouterr().err

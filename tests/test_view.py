@@ -1,0 +1,49 @@
+"""MemoryView: edge slices, per-node time ranges for money edges, statements."""
+
+import pandas as pd
+
+from chaingraph.view import MemoryView
+
+T = pd.Timestamp("2024-03-01", tz="UTC")
+
+
+def view():
+    ids = ["bank_account:A", "bank_account:B", "bank_account:C", "person:H"]
+    n = pd.DataFrame({"id": ids, "kind": [i.split(":")[0] for i in ids], "key": [i.split(":")[1] for i in ids]})
+    e = pd.DataFrame({
+        "id": [1, 2, 3, 4, 5],
+        "kind": ["transfer", "transfer", "transfer", "holds", "transfer"],
+        "source": ["bank_account:A", "bank_account:A", "bank_account:B", "person:H", "bank_account:A"],
+        "target": ["bank_account:B", "bank_account:C", "bank_account:C", "bank_account:A", "bank_account:C"],
+        "time": [T, T + pd.Timedelta("1h"), T + pd.Timedelta("2h"), pd.NaT, pd.NaT],
+        "amount": [10.0, 20.0, 30.0, None, 5.0],
+        "seen_by": ["source", "source", "target", "", "both"],
+    })
+    return MemoryView(n, e)
+
+
+def test_edges_directions_and_bounds():
+    v = view()
+    assert list(v.edges(["bank_account:A"], "out")["id"]) == [5, 1, 2]
+    assert sorted(v.edges(["bank_account:A"], "both")["id"]) == [1, 2, 4, 5]
+    assert list(v.edges(["bank_account:A"], "out", since=T + pd.Timedelta("30min"))["id"]) == [2]
+    assert list(v.edges(["nope"], "out")["id"]) == []
+
+
+def test_money_edges_per_node_ranges():
+    v = view()
+    m = v.money_edges(["bank_account:A", "bank_account:B"], "out",
+                      since=[T + pd.Timedelta("30min"), T], until=[None, T + pd.Timedelta("1h")])
+    assert sorted(m["id"]) == [2]
+    m = v.money_edges(["bank_account:A"], "out")
+    assert sorted(m["id"]) == [1, 2, 5]                  # no bound: untimed edge kept
+    m = v.money_edges(["bank_account:C"], "in", since=T, until=T + pd.Timedelta("2h"))
+    assert sorted(m["id"]) == [2, 3]
+    assert set(m.columns) >= {"id", "kind", "source", "target", "time", "amount", "seen_by"}
+    assert list(m.sort_values("id")["source"].astype(str)) == ["bank_account:A", "bank_account:B"]
+
+
+def test_has_statement():
+    s = view().has_statement(["bank_account:A", "bank_account:B", "bank_account:C", "person:H", "x"])
+    assert s.to_dict() == {"bank_account:A": True, "bank_account:B": False, "bank_account:C": True,
+                           "person:H": False, "x": False}
