@@ -150,6 +150,9 @@ class _Applier:
         rraw = np.full(n, None, dtype=object)
         rwhy = np.full(n, None, dtype=object)
         for group in self.required:
+            # a date column that a derived time is built from counts through that time
+            inputs = {v for c in group if c in self.m.derive and c in clean for v in self.m.derive[c].values()}
+            group = tuple(c for c in group if c not in inputs)
             usable = np.zeros(n, dtype=bool)
             first_err_col, first_err = None, None
             for c in group:
