@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["shared_identifiers", "shared_devices", "shared_phones", "shared_holders",
+__all__ = ["identity_links", "shared_identifiers", "shared_devices", "shared_phones", "shared_holders",
            "card_bursts", "share_weight", "CLUSTER_COLUMNS"]
 
 # which end of an identity link is the shared identifier (the other end is the member)
@@ -81,6 +81,46 @@ def _empty() -> pd.DataFrame:
     return pd.DataFrame(columns=CLUSTER_COLUMNS)
 
 
+def identity_links(view, links: dict | None = None, max_share: int | None = 50, min_members: int = 1,
+                   since=None, until=None) -> pd.DataFrame:
+    """Every identity link as ``identifier, member, link, edge_id, time, degree, weight`` (vectorised).
+
+    ``degree`` is the identifier's number of distinct members and ``weight``
+    ``1/log(1 + degree)``; identifiers with more than ``max_share`` or fewer than
+    ``min_members`` members are dropped. Used by :func:`shared_identifiers` and
+    by the ``operated`` projection of :func:`chaingraph.rings.rings`.
+    """
+    links = dict(DEFAULT_LINKS if links is None else links)
+    for kind, end in links.items():
+        if kind not in view.schema.edges or end not in ("source", "target"):
+            raise ValueError(f"links: {kind!r} -> {end!r}: need an edge kind of the schema and 'source' or 'target'")
+    cols = ["identifier", "member", "link", "edge_id", "time", "degree", "weight"]
+    e = view.all_edges(list(links))
+    if not len(e):
+        return pd.DataFrame(columns=cols)
+    t = _edge_time(e)
+    if since is not None:
+        e, t = e[t >= pd.Timestamp(since)], t[t >= pd.Timestamp(since)]
+    if until is not None:
+        e, t = e[t <= pd.Timestamp(until)], t[t <= pd.Timestamp(until)]
+    parts = []
+    for kind, end in links.items():
+        m = (e["kind"] == kind).to_numpy()
+        other = "target" if end == "source" else "source"
+        parts.append(pd.DataFrame({"identifier": e[end][m].astype("str").to_numpy(),
+                                   "member": e[other][m].astype("str").to_numpy(), "link": kind,
+                                   "edge_id": e["id"][m].astype("int64").to_numpy(), "time": t[m].to_numpy()}))
+    p = pd.concat(parts, ignore_index=True)
+    deg = p.drop_duplicates(["identifier", "member"]).groupby("identifier").size()
+    p["degree"] = p["identifier"].map(deg).astype("int64")
+    keep = p["degree"] >= min_members
+    if max_share is not None:
+        keep &= p["degree"] <= max_share
+    p = p[keep].reset_index(drop=True)
+    p["weight"] = share_weight(p["degree"].to_numpy()) if len(p) else np.zeros(0)
+    return p[cols]
+
+
 def shared_identifiers(view, links: dict | None = None, identifier_kinds=None, member_kinds=None,
                        min_members: int = 2, max_share: int | None = 50,
                        since=None, until=None) -> pd.DataFrame:
@@ -112,25 +152,7 @@ def shared_identifiers(view, links: dict | None = None, identifier_kinds=None, m
     (time span of the links, when known) and ``edge_ids`` (sorted tuple),
     sorted by weight descending then identifier.
     """
-    links = dict(DEFAULT_LINKS if links is None else links)
-    for kind, end in links.items():
-        if kind not in view.schema.edges or end not in ("source", "target"):
-            raise ValueError(f"links: {kind!r} -> {end!r}: need an edge kind of the schema and 'source' or 'target'")
-    e = view.all_edges(list(links))
-    if not len(e):
-        return _empty()
-    e = e.assign(_t=_edge_time(e))
-    if since is not None:
-        e = e[e["_t"] >= pd.Timestamp(since)]
-    if until is not None:
-        e = e[e["_t"] <= pd.Timestamp(until)]
-    parts = []
-    for kind, end in links.items():
-        sub = e[e["kind"] == kind]
-        other = "target" if end == "source" else "source"
-        parts.append(pd.DataFrame({"identifier": sub[end].astype("str"), "member": sub[other].astype("str"),
-                                   "link": kind, "eid": sub["id"].astype("int64"), "t": sub["_t"]}))
-    p = pd.concat(parts, ignore_index=True)
+    p = identity_links(view, links, max_share=None, since=since, until=until)
     p["identifier_kind"] = _kind_of(p["identifier"])
     p["member_kind"] = _kind_of(p["member"])
     if identifier_kinds is not None:
@@ -139,11 +161,11 @@ def shared_identifiers(view, links: dict | None = None, identifier_kinds=None, m
         p = p[p["member_kind"].isin(list(member_kinds))]
     if not len(p):
         return _empty()
-    deg = p.groupby("identifier")["member"].nunique()
+    deg = p.drop_duplicates(["identifier", "member"]).groupby("identifier").size()
     keep = deg[deg >= min_members]
     if max_share is not None:
         keep = keep[keep <= max_share]
-    p = p[p["identifier"].isin(keep.index)]
+    p = p[p["identifier"].isin(keep.index)].rename(columns={"edge_id": "eid", "time": "t"})
     if not len(p):
         return _empty()
     rows = []
@@ -152,7 +174,7 @@ def shared_identifiers(view, links: dict | None = None, identifier_kinds=None, m
         rows.append({
             "identifier": ident, "identifier_kind": g["identifier_kind"].iat[0],
             "link": ",".join(sorted(set(g["link"]))), "members": members, "count": len(members),
-            "degree": int(deg[ident]), "weight": share_weight(len(members)),
+            "degree": int(g["degree"].iat[0]), "weight": share_weight(len(members)),
             "start": g["t"].min(), "end": g["t"].max(), "edge_ids": tuple(sorted(int(x) for x in g["eid"])),
         })
     out = pd.DataFrame(rows, columns=CLUSTER_COLUMNS)
