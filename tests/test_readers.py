@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import pathlib
+import random
 
 import openpyxl
 import pandas as pd
@@ -260,6 +263,39 @@ def test_row_numbers_stay_exact_across_parser_blocks(tmp_path):
     assert rows["_row"].tolist() == expected_rows
     assert [b.row for b in bad] == expected_bad
     assert rows["卡号"].tolist() == [lines[r - 1].split(",")[0] for r in expected_rows]
+
+
+def _reference(text, width, header_row):
+    """What the rules say, by Python's csv module over the whole text."""
+    rows, bad = [], []
+    for number, record in enumerate(csv.reader(io.StringIO(text, newline="")), 1):
+        cells = [c.strip() for c in record]
+        if number <= header_row or not any(cells):
+            continue
+        while len(cells) > width and not cells[-1]:
+            cells.pop()
+        if len(cells) == width:
+            rows.append([*cells, number])
+        else:
+            bad.append(number)
+    return rows, bad
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_messy_csv_matches_the_csv_module(tmp_path, seed):
+    rng = random.Random(seed)
+    width = rng.randint(1, 5)
+    cells = ["张三", "", " x ", "李四\u3000", '"a,b"', '"line\nbreak"', '"say ""hi"""', 'a"b', "6222"]
+    lines = [",".join(f"h{i}" for i in range(width))]
+    for _ in range(rng.randint(0, 60)):
+        k = rng.random()
+        n = max(width + rng.choice([-2, -1, 1, 2]), 1) if k < 0.1 else width
+        line = "" if k > 0.95 else "  " if k > 0.9 else ",".join(rng.choice(cells) for _ in range(n))
+        lines.append(line + ("," if rng.random() < 0.2 else ""))
+    text = rng.choice(["\n", "\r\n", "\r"]).join(lines)
+    sheet = only(write(tmp_path / "r.csv", text), find_header=lambda c: c[:1] == ["h0"])
+    rows, bad = read_all(sheet, size=rng.randint(1, 20))
+    assert (rows.values.tolist(), [b.row for b in bad]) == _reference(text, width, sheet.header_row)
 
 
 # --------------------------------------------------------------------------- errors
