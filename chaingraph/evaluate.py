@@ -190,7 +190,8 @@ def evaluate(world, store, *, window="72h", hops=6, progress=None) -> pd.DataFra
         res = rings_mod.rings(view)
         table = res.members if hasattr(res, "members") else res
         col = "ring" if "ring" in table.columns else "cluster"
-        found = dict(zip(table["id"], table[col]))
+        idcol = "entity" if "entity" in table.columns else "id"
+        found = dict(zip(table[idcol], table[col]))
         ent = [(n, e["ring"]) for n, e in truth["entities"].items() if e.get("ring") and n in found]
         if ent:
             add("ring recovery (adjusted Rand index)", round(adjusted_rand_index([t for _, t in ent], [found[n] for n, _ in ent]), 3),
