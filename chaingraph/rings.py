@@ -322,8 +322,8 @@ def dealers_across_rings(view, result: Rings | None = None, min_rings: int = 2, 
                          **ring_args) -> pd.DataFrame:
     """Suppliers whose cards, phones or buyers sit in at least ``min_rings`` rings.
 
-    A supplied item (or buyer) counts for the ring it is in; a case paying or
-    naming it also counts the case's ring. Returns ``entity, n_rings, rings,
+    A supplied item (or buyer) counts for the ring it is in; an item in no ring
+    counts for the rings of the cases paying or naming it. Returns ``entity, n_rings, rings,
     n_items, items, edge_ids`` sorted by ``n_rings`` descending, then entity.
     """
     r = result if result is not None else rings(view, **ring_args)
@@ -337,7 +337,9 @@ def dealers_across_rings(view, result: Rings | None = None, min_rings: int = 2, 
     ckinds = [k for k, ek in view.schema.edges.items() if ek.pivot and set(ek.source) & victims]
     c = view.edges(sorted(set(e["t"])), "in", ckinds)
     case_ring = pd.DataFrame({"t": c["target"].astype("str"), "ring": r.ring_of(c["source"].astype("str")).to_numpy()})
-    lk = pd.concat([pd.DataFrame({"t": e["t"], "ring": ring}), case_ring]).query("ring > 0").drop_duplicates()
+    own = pd.DataFrame({"t": e["t"], "ring": ring}).query("ring > 0")
+    case_ring = case_ring[~case_ring["t"].isin(set(own["t"]))]
+    lk = pd.concat([own, case_ring]).query("ring > 0").drop_duplicates()
     j = e.merge(lk, on="t")
     rows = []
     for s, g in j.groupby("s", sort=True):
