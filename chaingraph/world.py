@@ -1356,8 +1356,11 @@ class _Gen:
         tp = self.out / "transfers.parquet"
         tt.to_parquet(tp, index=False)
         crim = tt[~tt["label"].isin(["background", "payroll", "shop", "atm", "legit_person"])]
-        chain = [{"source": r.source, "target": r.target, "amount": float(r.amount), "time": r.time.isoformat(),
-                  "label": r.label, "case": r.case, "visible": bool(r.visible)} for r in crim.itertuples(index=False)]
+        chain = pd.DataFrame({"source": crim["source"].astype(object), "target": crim["target"].astype(object),
+                              "amount": crim["amount"].astype(float),
+                              "time": crim["time"].dt.strftime("%Y-%m-%dT%H:%M:%S+00:00").astype(object),
+                              "label": crim["label"].astype(object), "case": crim["case"].astype(object),
+                              "visible": crim["visible"].astype(bool)}).to_dict("records")
         rings = {}
         A = self.acc["number"]
         for ring in self.rings:
@@ -1450,16 +1453,19 @@ def generate(out_dir, *, seed: int = 0, n_transfers: int = 20_000, n_rings: int 
              ("settlement and exit", g.downstream_services), ("cases and money flows", g.cases),
              ("traps and background transfers", g.traps_and_background_flows), ("transfer table", g.transfer_table),
              ("statement rows", g.statements), ("writing statements", g.write_statements), ("writing other sources", g.write_others)]
-    for name, fn in steps:
-        g.progress(name)
-        t0 = _time.perf_counter()
-        fn()
-        g.timings[name] = round(_time.perf_counter() - t0, 3)
+    with pd.option_context("future.infer_string", False):  # object strings: no Arrow round trips
+        for name, fn in steps:
+            g.progress(name)
+            t0 = _time.perf_counter()
+            fn()
+            g.timings[name] = round(_time.perf_counter() - t0, 3)
     g.progress("ground truth")
     t0 = _time.perf_counter()
     truth, tp = g.truth()
     tpath = out / "truth.json"
-    tpath.write_text(json.dumps(truth, ensure_ascii=False, indent=1), encoding="utf-8")
+    # indented for reading when small; compact (and written by the C encoder) when large
+    indent = 1 if n_transfers <= 200_000 else None
+    tpath.write_text(json.dumps(truth, ensure_ascii=False, indent=indent), encoding="utf-8")
     g.timings["ground truth"] = round(_time.perf_counter() - t0, 3)
     return World(out, out / "data", truth, tpath, tp, g.timings)
 

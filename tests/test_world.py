@@ -118,30 +118,9 @@ def _rejected(world, loaded):
     return {(_rel(world, f), int(r)) for f, r in zip(rej["file"], rej["row"])}
 
 
-KNOWN_LOADER_GAP = "bad date"  # a bad date in a split date/time layout: see test_bad_split_date_is_rejected
-
-
-def _expected(world, layout_b_dates=False):
-    out = set()
-    for r in world.truth["rejects"]:
-        split_date = r["column"] == "time or date"
-        if split_date and not layout_b_dates:
-            continue
-        out.add((r["file"], r["row"]))
-    return out
-
-
 def test_exactly_the_expected_rejects(world, loaded):
-    got = _rejected(world, loaded)
-    exp = _expected(world)
-    split = _expected(world, True) - exp
-    assert exp <= got
-    assert got - exp <= split  # nothing else rejected
-
-
-@pytest.mark.xfail(strict=True, reason="loader keeps a row whose split date (交易日期) is invalid, dropping only its time")
-def test_bad_split_date_is_rejected(world, loaded):
-    assert _rejected(world, loaded) == _expected(world, True)
+    expected = {(r["file"], r["row"]) for r in world.truth["rejects"]}
+    assert _rejected(world, loaded) == expected
 
 
 def _edges(loaded):
