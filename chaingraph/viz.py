@@ -60,6 +60,7 @@ DEFAULT_SHAPE = "dot"
 HIGHLIGHT_BORDER = "#111111"
 LABEL_MAX = 26  # characters of a label drawn on the canvas; the tooltip has all of it
 LEAF_GROUP_MIN = 5  # collapse_leaves=True: this many leaves of one kind on one node become one
+PARALLEL_BUNDLE = 2  # more parallel edges than this are drawn as one
 EVIDENCE_MAX = 6  # provenance lines per tooltip
 FONT_STACK = 'system-ui, -apple-system, "Segoe UI", "Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", sans-serif'
 # attributes shown in the tooltip header or not at all
@@ -404,11 +405,15 @@ def _build_plot(g, schema, *, highlight, layout, max_nodes, collapse_leaves, evi
     # -- edges (edges into a collapsed group are merged per kind and direction) --
     edges = []
     merged = {}
+    # many parallel edges of one kind between two nodes (repeated withdrawals, a
+    # stream of transfers) are drawn as one edge "n x" with their total
+    parallel = Counter((rep[u], rep[v], d.get("kind", "")) for u, v, k, d in raw_edges)
     for u, v, k, d in raw_edges:
         a, b = rep[u], rep[v]
         kind = _text(d.get("kind", ""))
         amount = _number(d.get("attributed", d.get("amount")))
-        if a in groups or b in groups:
+        bundle = parallel[(a, b, d.get("kind", ""))] > PARALLEL_BUNDLE and k not in hl_edges
+        if a in groups or b in groups or bundle:
             mk = (a, b, kind)
             if mk in merged:
                 e = merged[mk]
