@@ -17,6 +17,7 @@ from .exc import ChaingraphError
 # modules contributing commands, in the order they are listed in --help
 COMMAND_MODULES = [
     "chaingraph.cli",
+    "chaingraph.catalog",
     "chaingraph.demo",
     "chaingraph.evaluate",
     "chaingraph.leads",

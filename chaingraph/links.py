@@ -64,7 +64,8 @@ def duration(value) -> pd.Timedelta | None:
 
 
 def _kind_of(ids: pd.Series) -> pd.Series:
-    return ids.astype("str").str.partition(":")[0]
+    """Node kind of each node id (``kind:key``); safe on empty series."""
+    return pd.Series([str(x).partition(":")[0] for x in ids], index=ids.index, dtype="str")
 
 
 def _edge_time(edges: pd.DataFrame) -> pd.Series:

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .links import DEFAULT_LINKS, identity_links
+from .links import DEFAULT_LINKS, _kind_of, identity_links
 
 __all__ = ["Rings", "rings", "ring_centrality", "dealers_across_rings", "PROJECTIONS"]
 
@@ -246,7 +246,7 @@ def rings(view, projections=PROJECTIONS, resolution: float = 1.0, seed: int = 42
     idx = np.flatnonzero(community > 0)
     idx = idx[np.lexsort((idx, community[idx]))]
     ent = names[idx].astype(str)
-    members = pd.DataFrame({"entity": ent, "kind": pd.Series(ent).str.partition(":")[0].to_numpy(),
+    members = pd.DataFrame({"entity": ent, "kind": _kind_of(pd.Series(ent, dtype="str")).to_numpy(),
                             "ring": community[idx], "strength": strength[idx],
                             "internal_share": np.divide(inside[idx], strength[idx], out=np.zeros(len(idx)),
                                                         where=strength[idx] > 0)})

@@ -120,7 +120,7 @@ def roles(view, window="72h", hops: int = 6, min_chain_share: float = 0.5, settl
           outlet_link: str = "registered_at", hosting_kind: str = "hosted_by",
           resolve_kind: str = "resolves_to") -> pd.DataFrame:
     """Label entities with chain roles (see the module docstring for the rules)."""
-    from .links import card_bursts
+    from .links import _kind_of, card_bursts
     from .rings import dealers_across_rings, rings
 
     schema = view.schema
@@ -136,7 +136,7 @@ def roles(view, window="72h", hops: int = 6, min_chain_share: float = 0.5, settl
     sup = pd.DataFrame({"s": sup["source"].astype("str"), "t": sup["target"].astype("str"),
                         "id": sup["id"].astype("int64")})
     parties = set(schema.edges[supply_kind].source)
-    sup["t_kind"] = sup["t"].str.partition(":")[0]
+    sup["t_kind"] = _kind_of(sup["t"])
     buyers = sup[sup["t_kind"].isin(parties)]
     for s, g in buyers.groupby("s", sort=True):
         if g["t"].nunique() >= dealer_min_buyers:
@@ -221,7 +221,7 @@ def roles(view, window="72h", hops: int = 6, min_chain_share: float = 0.5, settl
                          _t(ev), rel))
 
     out = pd.DataFrame(rows, columns=["entity", "role", "rule", "evidence", "related"])
-    out["kind"] = out["entity"].str.partition(":")[0]
+    out["kind"] = _kind_of(out["entity"])
     order = {k: i for i, k in enumerate(ROLES)}
     out["_o"] = out["role"].map(order)
     out = out.sort_values(["_o", "entity", "rule"], kind="stable").drop(columns="_o")

@@ -1,0 +1,119 @@
+"""The query catalogue: strict parsing, typed params, every shipped query runs."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from chaingraph.catalog import QUERY_DIR, bind, get_query, list_queries, load_query, run_query
+from chaingraph.exc import DeclarationError, InvalidValue
+from chaingraph.view import MemoryView
+
+T0 = pd.Timestamp("2024-03-01 08:00", tz="UTC")
+SHIPPED = {"case_downstream", "case_upstream", "account_flow", "fan_in", "fan_out", "pass_through", "cycles",
+           "structuring", "shared_devices", "shared_phones", "card_burst", "rings", "roles", "dealers_across_rings"}
+
+
+def view():
+    e = [(1, "paid_to", "case:C1", "bank_account:a0", T0, 9000.0)]
+    for i in range(5):
+        e.append((10 + i, "transfer", f"bank_account:p{i}", "bank_account:a0", T0 + pd.Timedelta(minutes=i), 1000.0))
+    e.append((20, "transfer", "bank_account:a0", "bank_account:a1", T0 + pd.Timedelta(minutes=30), 8900.0))
+    e.append((21, "transfer", "bank_account:a1", "bank_account:a0", T0 + pd.Timedelta(minutes=40), 100.0))
+    for i in range(3):
+        e.append((30 + i, "logged_in_from", f"bank_account:p{i}", "device:d1", pd.NaT, float("nan")))
+    edges = pd.DataFrame(e, columns=["id", "kind", "source", "target", "time", "amount"])
+    edges["time"] = pd.to_datetime(edges["time"], utc=True)
+    ids = sorted(set(edges["source"]) | set(edges["target"]))
+    nodes = pd.DataFrame({"id": ids, "kind": [i.partition(":")[0] for i in ids], "key": [i.partition(":")[2] for i in ids],
+                          "label": ids})
+    return MemoryView(nodes, edges)
+
+
+def test_shipped_queries_parse():
+    names = {q.name for q in list_queries()}
+    assert SHIPPED <= names
+    for q in list_queries():
+        assert q.description and q.call
+
+
+def test_run_with_string_params():
+    r = run_query(view(), "fan_in", min_counterparties="5", window="1h")
+    assert list(r["entity"]) == ["bank_account:a0"] and r.iloc[0]["count"] == 6  # p0..p4 and a1
+    assert run_query(view(), "fan_in", min_counterparties="7").empty
+    c = run_query(view(), "cycles", max_length="2")
+    assert list(c["edge_ids"]) == [(20, 21)]
+    d = run_query(view(), "shared_devices")
+    assert list(d["identifier"]) == ["device:d1"]
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED - {"case_downstream", "case_upstream", "account_flow"}))
+def test_every_query_runs_with_defaults(name):
+    run_query(view(), name)
+
+
+def test_trace_and_flow_queries():
+    f = run_query(view(), "account_flow", ref="case:C1", window="2h")
+    assert "bank_account:a1" in set(f.accounts["id"])
+    t = run_query(view(), "case_downstream", ref="case:C1", hops="2")
+    assert t is not None
+
+
+def test_bad_params():
+    with pytest.raises(InvalidValue, match="unknown param"):
+        run_query(view(), "fan_in", min_payers=3)
+    with pytest.raises(InvalidValue, match="not a valid int"):
+        run_query(view(), "fan_in", min_counterparties="many")
+    with pytest.raises(InvalidValue, match="not one of"):
+        run_query(view(), "structuring", by="sideways")
+    with pytest.raises(InvalidValue, match="required"):
+        run_query(view(), "account_flow")
+    with pytest.raises(InvalidValue, match="no query named"):
+        get_query("nope")
+
+
+def write(tmp_path, name, text):
+    p = tmp_path / f"{name}.yaml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+GOOD = "name: q\ndescription: d\ncall: fan_in\nparams:\n  k: {type: int, default: 5}\nargs:\n  min_counterparties: $k\n"
+
+
+def test_strict_declarations(tmp_path):
+    assert load_query(write(tmp_path, "q", GOOD)).params["k"].default == 5
+    cases = [
+        (GOOD + "limit: 3\n", "limit"),
+        (GOOD.replace("{type: int, default: 5}", "{type: int, defualt: 5}"), "params.k.defualt"),
+        (GOOD.replace("type: int", "type: integer"), "params.k.type"),
+        (GOOD.replace("default: 5", "default: five"), "params.k.default"),
+        (GOOD.replace("call: fan_in", "call: fan_inn"), "call"),
+        (GOOD.replace("$k", "$kk"), "args.min_counterparties"),
+        (GOOD.replace("description: d\n", ""), "description"),
+        (GOOD.replace("name: q", "name: other"), "name"),
+    ]
+    for text, key in cases:
+        p = write(tmp_path, "q", text)
+        with pytest.raises(DeclarationError) as e:
+            load_query(p)
+        assert e.value.key == key and str(p) in str(e.value)
+
+
+def test_adding_a_query_is_adding_a_file(tmp_path):
+    write(tmp_path, "big_fan_in", "name: big_fan_in\ndescription: six payers in an hour\ncall: fan_in\n"
+          "params:\n  window: {type: duration, default: 1h}\nargs:\n  min_counterparties: 5\n  window: $window\n")
+    r = run_query(view(), "big_fan_in", dirs=[tmp_path])
+    assert list(r["entity"]) == ["bank_account:a0"]
+    assert bind(get_query("big_fan_in", [tmp_path]), view(), {}) == {"min_counterparties": 5, "window": "1h"}
+
+
+def test_cli_lists_queries(capsys):
+    from chaingraph.cli import main
+
+    assert main(["queries", "--json"]) == 0
+    names = {q["name"] for q in json.loads(capsys.readouterr().out)}
+    assert SHIPPED <= names
+    assert main(["queries"]) == 0
+    assert "fan_in" in capsys.readouterr().out
+    assert QUERY_DIR.is_dir()
