@@ -483,6 +483,13 @@ def _head_records(text: str, delimiter: str, limit: int) -> tuple[list[list[str]
     return records, ends
 
 
+def _join(cells, delimiter: str) -> str:
+    """A record's text again, quoted as a CSV writer would."""
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter, lineterminator="").writerow(cells)
+    return out.getvalue()
+
+
 def _sniff_delimiter(head: str, default: str) -> str:
     """The delimiter that splits the first rows most consistently and widely."""
     best, best_score = default, (0, 0)
@@ -701,10 +708,12 @@ def _text_piece(sheet: Sheet, batch, numbers, irregular, check_replaced: bool):
         for k, cells in zip(at, raws):
             column, reason = problems[k]
             bad.append(BadRow(sheet.header_row + int(numbers[k]), column,
-                              _cut(delimiter.join(cells.values())), reason))
+                              _cut(_join(cells.values(), delimiter)), reason))
         keep[at] = False
 
-    table = pa.table(trimmed[:width], names=sheet.header).filter(pa.array(keep))
+    table = pa.table(trimmed[:width], names=sheet.header)
+    if not keep.all():
+        table = table.filter(pa.array(keep))
     rows = table.to_pandas()
     rows["_row"] = (numbers[keep] + sheet.header_row).astype(np.int64)
     if repaired:

@@ -136,12 +136,12 @@ def test_wrong_field_counts_are_bad_rows_with_exact_row_numbers(tmp_path):
 
 
 def test_stray_delimiter_at_the_end_of_every_line(tmp_path):
-    text = "a,b,c,\n1,2,3,\n4,5,6\n7,8,9,x\n10,11,12,\n"
+    text = 'a,b,c,\n1,2,3,\n4,5,6\n7,8,"9,5",x\n10,11,12,\n'
     sheet = only(write(tmp_path / "s.csv", text))
     assert sheet.header == ["a", "b", "c"]
     rows, bad = read_all(sheet)
     assert rows[["a", "_row"]].values.tolist() == [["1", 2], ["4", 3], ["10", 5]]
-    assert [(b.row, b.raw, b.reason) for b in bad] == [(4, "7,8,9,x", "expected 3 fields, found 4")]
+    assert [(b.row, b.raw, b.reason) for b in bad] == [(4, '7,8,"9,5",x', "expected 3 fields, found 4")]
 
 
 def test_blank_lines_are_skipped_but_counted(tmp_path):
