@@ -97,7 +97,7 @@ def nx_build(nodes, edges):
 def nx_flow(g, seed, since, until, hops=6, window=WINDOW):
     """The same FIFO traversal as chaingraph.flow, written plainly over networkx adjacency."""
     kernel = _Kernel("fifo", window)
-    chunks = {seed: [(since, until, math.inf, -1)]}
+    chunks = {seed: [(since, until, math.inf, None)]}
     used, out = {}, {}
     for _ in range(hops):
         new = {}

@@ -166,6 +166,8 @@ class _Kernel:
     def run(self, chunks, outs, ins, used):
         """chunks: list of (tau, hi, amount, via); outs/ins: arrays (tau, amount, id) sorted.
 
+        ``via`` is the id of the inflow that brought the chunk, or None.
+
         Returns a list of (out_row, attributed) and the traced money left behind.
         """
         if self.method == "fifo":
@@ -178,7 +180,7 @@ class _Kernel:
         traced = {}
         extra = []
         for tau, hi, amt, via in chunks:
-            if via >= 0:
+            if via is not None:   # edge ids are signed hashes: None marks no edge
                 traced[via] = traced.get(via, 0.0) + amt
             else:
                 extra.append((tau, hi, amt if not math.isinf(amt) else math.inf, amt))
@@ -282,8 +284,32 @@ class _Kernel:
         return result, (0.0 if math.isinf(received) else received - passed)
 
 
-def _start_chunks(view, starts, direction, w, since, until):
-    """Initial traced money: per start account, (tau, hi, amount, via, from_node)."""
+# How far before a case report the victim's own payment into the paid account is looked for:
+# victims report hours or days after they paid. A parameter of flow().
+DEFAULT_LOOKBACK = "7D"
+# node properties that hold a person's name (a victim, an account holder)
+NAME_PROPERTIES = ("victim_name", "holder_name", "name")
+
+
+def _names(row) -> set:
+    out = set()
+    for col in NAME_PROPERTIES:
+        v = row.get(col)
+        if isinstance(v, str) and v.strip():
+            out.add(v.strip())
+    return out
+
+
+def _start_chunks(view, starts, direction, w, since, until, lookback):
+    """Initial traced money: [(account, tau, hi, amount, via)] and the case edges used.
+
+    Accounts start with all their money in ``since``/``until``. A case starts at
+    the accounts it paid (downstream chain edges from the case to accounts),
+    with the money *at the time the victim paid*, found in the paid account's
+    incoming transfers (see :func:`flow`); ``via`` is that transfer's id, so
+    the attribution places the traced money in the account's inflow queue where
+    the statement shows it.
+    """
     schema = view.schema
     money_kinds = set()
     for k in schema.money_edges:
@@ -296,70 +322,127 @@ def _start_chunks(view, starts, direction, w, since, until):
     others = [s for s in starts if schema.split_id(s)[0] not in money_kinds]
     for s in starts:
         if schema.split_id(s)[0] in money_kinds:
-            chunks.append((s, lo, hi, math.inf, -1))
+            chunks.append((s, lo, hi, math.inf, None))
     if not others:
         return chunks, []
     if direction == "backward":
         raise ChaingraphError("backward fund tracing starts from accounts, not from "
                               + ", ".join(others))
+    other_set = set(others)
     e = view.edges(others, "both")
-    ends = []
+    paid_rows, victims = [], {}     # victims: start -> upstream non-account nodes (who reported it)
     for row in e.itertuples(index=False):
         ek = schema.edges.get(row.kind)
-        if ek is None or ek.upstream == "none":
+        if ek is None or ek.upstream == "none" or ek.is_money:
             continue
         frm, to = (row.source, row.target) if ek.upstream == "source" else (row.target, row.source)
-        if frm in others and schema.split_id(to)[0] in money_kinds:
-            ends.append((frm, to, row))
-    if not ends:
+        if frm in other_set and schema.split_id(to)[0] in money_kinds:
+            paid_rows.append((frm, to, row))
+        elif to in other_set and schema.split_id(frm)[0] not in money_kinds and frm not in other_set:
+            victims.setdefault(to, set()).add(frm)
+    if not paid_rows:
         return chunks, []
-    nodes = view.nodes(list({f for f, _, _ in ends})).set_index("id")
+    # who the victim is: the case's victim name, the reporters' names and the accounts they hold
+    persons = sorted({p for ps in victims.values() for p in ps})
+    info = view.nodes(list(other_set) + persons)
+    info = {r["id"]: r for r in info.to_dict("records")}
+    held: dict = {}
+    if persons:
+        for row in view.edges(persons, "out").itertuples(index=False):
+            ek = schema.edges.get(row.kind)
+            if ek is not None and ek.upstream == "none" and schema.split_id(row.target)[0] in money_kinds:
+                held.setdefault(row.source, set()).add(row.target)
+    names, accounts = {}, {}
+    for s in others:
+        names[s] = _names(info.get(s, {}))
+        accounts[s] = set()
+        for p in victims.get(s, ()):
+            names[s] |= _names(info.get(p, {}))
+            accounts[s] |= held.get(p, set())
+    # the amount each paid edge stands for: its own, else the case loss shared over the unknown ones
     by_start: dict = {}
-    for frm, to, row in ends:
+    for frm, to, row in paid_rows:
         by_start.setdefault(frm, []).append((to, row))
-    paid = []
+    paid = []     # (start, account, amount, report time or None, edge id)
     for frm, lst in by_start.items():
-        loss = pd.to_numeric(nodes.loc[frm].get("loss") if "loss" in nodes.columns else None, errors="coerce")
-        amounts = [getattr(r, "amount", np.nan) for _, r in lst]
-        amounts = [float(a) if a is not None and a == a else np.nan for a in amounts]
+        loss = pd.to_numeric(pd.Series([info.get(frm, {}).get("loss")]), errors="coerce").iloc[0]
+        amounts = [pd.to_numeric(pd.Series([getattr(r, "amount", None)]), errors="coerce").iloc[0] for _, r in lst]
         known = sum(a for a in amounts if a == a)
         n_unknown = sum(1 for a in amounts if a != a)
-        fill = (float(loss) - known) / n_unknown if n_unknown and loss is not None and loss == loss and loss > known else math.inf
+        fill = (float(loss) - known) / n_unknown if n_unknown and loss == loss and loss > known else math.inf
         for (to, row), a in zip(lst, amounts):
-            amt = a if a == a else fill
             t = getattr(row, "time", None)
-            paid.append((to, amt, None if t is None or pd.isna(t) else _ns(t), int(row.id)))
-    # missing payment times: the first incoming transfer into the account matching the amount
-    need = [p for p in paid if p[2] is None and not math.isinf(p[1])]
-    match = {}
-    if need:
-        m = view.money_edges([p[0] for p in need], "in")
-        for to, amt, _, eid in need:
-            cand = m[(m["target"] == to) & ((m["amount"] - amt).abs() < 0.01)].sort_values(["time", "id"])
-            if len(cand):
-                match[eid] = _ns(cand["time"].iloc[0])
-    for to, amt, t, eid in paid:
-        t = t if t is not None else match.get(eid)
-        if t is None:
-            chunks.append((to, lo, hi, amt, -1))
+            paid.append((frm, to, float(a) if a == a else fill,
+                         None if t is None or pd.isna(t) else _ns(t), int(row.id)))
+    # the victim's payments into each paid account, from the account's incoming transfers
+    lb = _window_ns(lookback)
+    ids = [p[1] for p in paid]
+    s_ = np.array([_NAT if p[3] is None else p[3] - lb for p in paid], np.int64)
+    u_ = np.array([_NAT if p[3] is None else p[3] + w for p in paid], np.int64)
+    m = view.money_edges(ids, "in", since=s_, until=u_)
+    m = m.assign(source=m["source"].astype(object), target=m["target"].astype(object))
+    payer_names = {}
+    if len(m):
+        for r in view.nodes(sorted(set(m["source"]))).to_dict("records"):
+            payer_names[r["id"]] = _names(r)
+    for frm, to, amt, t, eid in paid:
+        cand = m[m["target"] == to]
+        if t is not None:
+            tt = cand["time"].to_numpy("datetime64[ns]").view("int64")
+            cand = cand[(tt >= t - lb) & (tt <= t + w)]
+        cand = cand.sort_values(["time", "id"])
+        mine = [i for i, src in enumerate(cand["source"])
+                if src in accounts[frm] or (names[frm] & payer_names.get(src, set()))]
+        picks = []
+        if mine:
+            left = amt
+            for i in mine:
+                x = min(float(cand["amount"].iat[i]), left)
+                if x > 0:
+                    picks.append((i, x))
+                    left -= x
+        elif not math.isinf(amt):
+            # a transfer of exactly the amount paid, made before the report (the
+            # latest such); without a report time, the first one
+            tt = cand["time"].to_numpy("datetime64[ns]").view("int64")
+            same = (cand["amount"] - amt).abs().to_numpy() < 0.01
+            if t is not None:
+                same &= tt <= t
+            same = np.flatnonzero(same)
+            if len(same):
+                picks.append((same[-1] if t is not None else same[0], amt))
+        if picks:
+            for i, x in picks:
+                ti = int(cand["time"].iloc[i].value)
+                chunks.append((to, max(ti, lo), min(ti + w, hi), x, int(cand["id"].iat[i])))
+        elif t is None:
+            chunks.append((to, lo, hi, amt, None))
         else:
-            chunks.append((to, max(t, lo), min(t + w, hi), amt, -1))
-    return chunks, [p[3] for p in paid]
+            chunks.append((to, max(t, lo), min(t + w, hi), amt, None))
+    return chunks, [p[4] for p in paid]
 
 
 def flow(view, ref_or_refs, window="72h", hops: int = 6, min_amount: float = 0, method: str = "fifo",
-         direction: str = "forward", since=None, until=None, exit_kinds=DEFAULT_EXIT_KINDS) -> FlowResult:
+         direction: str = "forward", since=None, until=None, exit_kinds=DEFAULT_EXIT_KINDS,
+         lookback=DEFAULT_LOOKBACK) -> FlowResult:
     """Follow money from a case, an account or accounts, hop by hop.
 
     Parameters
     ----------
     view : View
     ref_or_refs : str or list of str
-        A case (its ``paid_to``-like edges give the first-level accounts, the
-        amount paid — or the case loss — and the time paid — or the first
-        incoming transfer of that amount), an account, or several. From an
-        account, every transfer out (within ``since``/``until``) is followed
-        in full.
+        A case, an account, or several. From an account, every transfer out
+        (within ``since``/``until``) is followed in full. From a case, its
+        downstream edges to accounts (``paid_to``) give the first-level
+        accounts and the amount paid (else the case loss). The time on a
+        case report is usually when the victim *reported*, often hours after
+        the money moved on, so the money starts at the victim's own payments
+        found in the paid account's incoming transfers from ``lookback``
+        before the report time to ``window`` after it: transfers from an
+        account the reporting person holds or whose holder name is the
+        victim's (the case's ``victim_name``, the reporter's name), up to the
+        amount paid; else the one transfer of exactly the amount paid nearest
+        the report (preferring one before it); else the report's time.
     window : str or pandas.Timedelta
         Dwell window: a transfer continues money that arrived at most this
         long before it (``72h``, ``30min``, ``3d``).
@@ -375,6 +458,9 @@ def flow(view, ref_or_refs, window="72h", hops: int = 6, min_amount: float = 0, 
         Bounds of the first hop when starting from accounts.
     exit_kinds : sequence of str
         Node kinds that are end points even without a statement.
+    lookback : str or pandas.Timedelta
+        How long before a case's report time the victim's payment is looked
+        for (default 7 days).
 
     Returns
     -------
@@ -399,7 +485,7 @@ def flow(view, ref_or_refs, window="72h", hops: int = 6, min_amount: float = 0, 
     sign = 1 if direction == "forward" else -1
     kernel = _Kernel(method, w)
 
-    init, _ = _start_chunks(view, starts, direction, w, since, until)
+    init, _ = _start_chunks(view, starts, direction, w, since, until, lookback)
     level: dict = {}
     received: dict = {}
     passed: dict = {}

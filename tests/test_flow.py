@@ -147,3 +147,44 @@ def test_bad_arguments():
         flow(view(SPLIT), "case:C1", method="lifo")
     with pytest.raises(ChaingraphError):
         flow(view(SPLIT), "case:C1", window="soon")
+
+
+def late_report_view(extra_nodes=(), extra_edges=()):
+    """The victim paid A at T; the case was reported 5 hours later (its time is the report's)."""
+    e = [("paid_to", "case:C1", "bank_account:A", m(300), 1000.0, ""),
+         ("transfer", "bank_account:Z", "bank_account:A", m(-3000), 1000.0, "target"),  # older, same amount
+         ("transfer", "bank_account:V", "bank_account:A", m(0), 600.0, "target"),
+         ("transfer", "bank_account:V", "bank_account:A", m(20), 400.0, "target"),
+         ("transfer", "bank_account:A", "bank_account:B", m(10), 600.0, "both"),
+         ("transfer", "bank_account:A", "bank_account:C", m(30), 400.0, "both"),
+         ("transfer", "bank_account:B", "bank_account:D", m(40), 600.0, "source"),
+         ("transfer", "bank_account:A", "bank_account:E", m(400), 1000.0, "both")]    # after the report
+    e += list(extra_edges)
+    ed = pd.DataFrame(e, columns=["kind", "source", "target", "time", "amount", "seen_by"])
+    ed.insert(0, "id", [-(i + 1) * 7919 for i in range(len(ed))])    # edge ids are signed hashes
+    ids = sorted(set(ed["source"]) | set(ed["target"]))
+    n = pd.DataFrame({"id": ids, "kind": [i.split(":")[0] for i in ids], "key": [i.split(":")[1] for i in ids]})
+    n["holder_name"] = None
+    n["victim_name"] = None
+    for nid, col, val in extra_nodes:
+        n.loc[n["id"] == nid, col] = val
+    return MemoryView(n, ed)
+
+
+def test_case_reported_after_payment_starts_at_the_victims_payments():
+    # the victim named on the case holds V (the name on V's statement rows)
+    v = late_report_view([("case:C1", "victim_name", "张三"), ("bank_account:V", "holder_name", "张三")])
+    r = flow(v, "case:C1")
+    assert flows(r) == {("A", "B"): 600.0, ("A", "C"): 400.0, ("B", "D"): 600.0}
+    assert acc(r)["A"] == (1, 1000.0, 1000.0, "through")
+    assert "E" not in set(r.accounts["key"])
+    # the same through the person who reported the case and holds V
+    v = late_report_view(extra_edges=[("reported", "person:P", "case:C1", m(300), None, ""),
+                                      ("holds", "person:P", "bank_account:V", pd.NaT, None, "")])
+    assert flows(flow(v, "case:C1")) == {("A", "B"): 600.0, ("A", "C"): 400.0, ("B", "D"): 600.0}
+    # nothing says who the victim is: the latest transfer of the amount paid before the report (Z's)
+    r = flow(late_report_view(), "case:C1", window="2h")
+    assert flows(r) == {}                                       # Z's money is 50 h older than A's outflows
+    assert acc(r)["A"] == (1, 1000.0, 0.0, "end")
+    r = flow(late_report_view(), "case:C1", lookback="1h")   # Z's transfer is outside the look-back
+    assert flows(r) == {("A", "E"): 1000.0}                      # from the report's own time
