@@ -188,7 +188,10 @@ class _Applier:
         for alias, spec in self.m.nodes.items():
             key = clean.get(spec.key)
             if key is not None:
-                ids[alias] = (spec.kind + ":" + key.astype("str")).where(okser & key.notna(), None)
+                prefix = spec.kind + ":"
+                ok_key = (okser & key.notna()).to_numpy()
+                ids[alias] = pd.Series([prefix + str(k) if o else None for k, o in zip(key.to_numpy(), ok_key)],
+                                       index=key.index, dtype=object)
         # a node is recorded on a row when an edge of that row uses it, or when it is
         # a statement's own side or used by no edge at all (so a fee-only statement
         # still shows its account)
@@ -230,7 +233,7 @@ class _Applier:
             if not mask.any():
                 continue
             key = clean[spec.key]
-            df = pd.DataFrame({"id": nid[mask], "kind": spec.kind, "key": key[mask].astype("str")})
+            df = pd.DataFrame({"id": nid[mask], "kind": spec.kind, "key": key[mask].map(str)})
             f = flags.get(spec.key)
             df["flags"] = f[mask] if f is not None else None
             for prop, col in spec.properties.items():
@@ -276,7 +279,10 @@ def _typed(df: pd.DataFrame, types: dict[str, str], columns: list[str]) -> pd.Da
         elif c == "edge_id":
             out[c] = pd.to_numeric(out[c]).astype("Int64")
         else:
-            out[c] = out[c].astype("str").where(out[c].notna(), None) if len(out) else out[c].astype("str")
+            # text stays as Python strings (object): converting millions of values to
+            # Arrow strings here cost more than the whole cleaning
+            col = out[c].astype(object)
+            out[c] = col.where(col.notna(), None)
     return out
 
 
@@ -319,8 +325,9 @@ def _transfer_groups(sub: pd.DataFrame, tol: pd.Timedelta) -> pd.Series:
     parent = _resolve(parent)
     # groups already seen from both ends are complete; pair the rest across ends
     reps = key[parent[pos] == pos].copy()
-    grp_ends = pd.Series(end, index=key.index).groupby(parent[pos]).agg(lambda e: "".join(sorted(set(e))))
-    reps["ends"] = grp_ends.reindex(reps["pos"]).to_numpy()
+    grp = pd.DataFrame({"s": end == "s", "t": end == "t"}).groupby(parent[pos]).any()
+    grp_ends = np.where(grp["s"], "s", "") + np.where(grp["t"], "t", "")
+    reps["ends"] = pd.Series(grp_ends, index=grp.index).reindex(reps["pos"]).to_numpy()
     a = reps[(reps["ends"] == "s") & reps["time"].notna()].sort_values("time")
     b = reps[(reps["ends"] == "t") & reps["time"].notna()].sort_values("time")
     if len(a) and len(b):
@@ -379,7 +386,8 @@ def derive_edges(obs: pd.DataFrame, schema: Schema, tol: pd.Timedelta = DEFAULT_
     edges["count"] = g.size().astype("Int64")
     edges["n_obs"] = edges["count"]
     end = np.where(obs["side"] == obs["source"], 1, np.where(obs["side"] == obs["target"], 2, 0))
-    seen = pd.Series(end, index=obs.index).groupby(obs["rep"]).agg(lambda e: int(np.bitwise_or.reduce(e.to_numpy())))
+    sides = pd.DataFrame({"s": end == 1, "t": end == 2}).groupby(obs["rep"].to_numpy()).any()
+    seen = sides["s"].astype("int64") + 2 * sides["t"].astype("int64")
     edges["seen_by"] = seen.map({0: "", 1: "source", 2: "target", 3: "both"})
     edges = edges.rename(columns={"edge_id": "id"}).reset_index(drop=True)
     edges["id"] = edges["id"].astype("int64")
@@ -396,8 +404,9 @@ def derive_nodes(obs: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     nprops = node_property_columns(schema)
     g = obs.groupby("id", sort=True)
     nodes = g[["kind", "key"] + nprops].first()
-    flags = obs["flags"].fillna("")
-    nodes["flags"] = flags.groupby(obs["id"]).agg(lambda f: ",".join(sorted({x for v in f for x in v.split(",") if x})))
+    flagged = obs[obs["flags"].notna() & (obs["flags"] != "")]
+    joined = flagged.groupby("id")["flags"].agg(lambda f: ",".join(sorted({x for v in f for x in v.split(",") if x})))
+    nodes["flags"] = joined.reindex(nodes.index).fillna("")
     nodes["n_obs"] = g.size()
     nodes = nodes.reset_index()
     label = nodes["key"].copy()
