@@ -98,7 +98,8 @@ def test_one_node_per_account_and_one_edge_per_transfer(case_dir, tmp_path):
 
 
 def test_loading_again_changes_nothing(case_dir, tmp_path):
-    first = load(case_dir, tmp_path / "store").store
+    load(case_dir, tmp_path / "store")
+    first = Store.open(tmp_path / "store")
     nodes, edges = first.nodes.copy(), first.edges.copy()
     r = load(case_dir, tmp_path / "store")
     again = Store.open(tmp_path / "store")
