@@ -65,7 +65,9 @@ def duration(value) -> pd.Timedelta | None:
 
 def _kind_of(ids: pd.Series) -> pd.Series:
     """Node kind of each node id (``kind:key``); safe on empty series."""
-    return pd.Series([str(x).partition(":")[0] for x in ids], index=ids.index, dtype="str")
+    if not len(ids):
+        return pd.Series([], index=ids.index, dtype="str")
+    return ids.astype("str").str.split(":", n=1).str[0]
 
 
 def _edge_time(edges: pd.DataFrame) -> pd.Series:

@@ -16,9 +16,9 @@ the chain graph, summed over:
 Nodes linked to more than ``max_degree`` others (shops, payroll accounts, ATMs,
 big settlement platforms) are *hubs*: they are left out of the projection and
 listed in :attr:`Rings.hubs`, so a busy legitimate node never glues rings
-together. Connected components too small to be a ring are set aside; the rest
-are split in one run of igraph's Leiden (modularity, ``resolution``) with a
-seeded random generator. Nodes are numbered
+together. A connected component of fewer than ``min_split`` entities is one
+community as it is; the larger ones are split in one run of igraph's Leiden
+(modularity, ``resolution``) with a seeded random generator. Nodes are numbered
 in sorted id order and edges aggregated per pair before anything runs, so the
 answer depends neither on the order the backend returned edges in nor on the
 run. Communities of at least ``min_size`` entities are rings, numbered 1, 2, …
@@ -126,14 +126,12 @@ def _codes(parts):
         rank[order] = np.arange(len(cat))
         codes = [rank[s.cat.codes.to_numpy()] for s in ends]
         names = np.asarray(cat, dtype=object)[order]
-    else:
-        allv = pd.concat([s.astype("str") for s in ends], ignore_index=True)
-        c, names = pd.factorize(allv, sort=True)
+    else:  # factorize each end, then number the (far fewer) distinct ids in sorted order
+        facs = [pd.factorize(s.astype("str")) for s in ends]
+        names = pd.Index(np.concatenate([np.asarray(u, dtype=object) for _, u in facs])).unique().sort_values()
         names = np.asarray(names, dtype=object)
-        codes, pos = [], 0
-        for s in ends:
-            codes.append(c[pos:pos + len(s)].astype("int64"))
-            pos += len(s)
+        lookup = pd.Index(names)
+        codes = [lookup.get_indexer(np.asarray(u, dtype=object)).astype("int64")[c] for c, u in facs]
     return names, codes
 
 
@@ -180,7 +178,7 @@ def _leiden(n, u, v, w, resolution, seed, n_iterations):
 
 def rings(view, projections=PROJECTIONS, resolution: float = 1.0, seed: int = 42, min_size: int = 3,
           max_share: int | None = 50, max_degree: int | None = 200,
-          money_kinds=None, n_iterations: int = -1) -> Rings:
+          money_kinds=None, n_iterations: int = -1, min_split: int = 12) -> Rings:
     """Detect rings: communities of the weighted chain projection (see the module docstring).
 
     Parameters
@@ -197,6 +195,9 @@ def rings(view, projections=PROJECTIONS, resolution: float = 1.0, seed: int = 42
         Identifiers shared by more members are left out of ``operated``.
     max_degree : int or None
         Nodes linked to more others are hubs, left out of the projection.
+    min_split : int
+        Connected components of fewer entities are one community as they are;
+        larger ones are split by Leiden.
     """
     parts = _projection_parts(view, list(projections), max_share, money_kinds)
     names, codes = _codes(parts)
@@ -219,7 +220,7 @@ def rings(view, projections=PROJECTIONS, resolution: float = 1.0, seed: int = 42
     label = comp.astype("int64")
     # components too small to hold a ring stay whole; the rest are split in one Leiden run
     csize = np.bincount(comp, minlength=1)
-    big_node = touched & (csize[comp] >= max(min_size, 3))
+    big_node = touched & (csize[comp] >= max(min_size, min_split))
     if big_node.any():
         nodes = np.flatnonzero(big_node)
         local = np.full(n, -1, "int64")
@@ -251,13 +252,18 @@ def rings(view, projections=PROJECTIONS, resolution: float = 1.0, seed: int = 42
                             "internal_share": np.divide(inside[idx], strength[idx], out=np.zeros(len(idx)),
                                                         where=strength[idx] > 0)})
     victims = {k for k, nk in view.schema.nodes.items() if nk.segment == "victim"}
+    ring_ids = community[idx]
+    cut = np.flatnonzero(np.diff(ring_ids)) + 1
+    kinds = members["kind"].to_numpy()
     rows = []
-    if len(members) and len(members) <= 5_000_000:
-        for r, g in members.groupby("ring", sort=True):
-            mem = tuple(g["entity"])
-            cases = tuple(x for x, k in zip(g["entity"], g["kind"]) if k in victims)
-            rows.append({"ring": int(r), "size": len(mem), "n_cases": len(cases), "cases": cases, "members": mem})
+    for ents, ks in zip(np.split(ent.astype(object), cut), np.split(kinds, cut)):
+        if not len(ents):
+            continue
+        mem = tuple(ents.tolist())
+        cases = tuple(x for x, k in zip(mem, ks.tolist()) if k in victims)
+        rows.append((len(rows) + 1, len(mem), len(cases), cases, mem))
     ring_df = pd.DataFrame(rows, columns=["ring", "size", "n_cases", "cases", "members"])
+    ring_df["ring"] = ring_df["ring"].astype("int64")
     return Rings(members=members, rings=ring_df, hubs=hubs, names=names, community=community, u=u, v=v, w=w)
 
 
@@ -305,10 +311,13 @@ def ring_centrality(view, result: Rings | None = None, min_rings: int = 2, **rin
         g = ig.Graph(n=R, edges=np.column_stack([pk // R, pk % R]).tolist())
         bt = g.betweenness(weights=(1.0 / pw).tolist(), directed=False)
         rb = {i: float(x) for i, x in enumerate(bt)}
-    rings_of = pd.Series(kring, index=kn).groupby(level=0).agg(lambda s: tuple(sorted(set(s))))
+    pick = np.isin(kn, sel)
+    touched_by = {}
+    for node_i, ring_i in zip(kn[pick].tolist(), kring[pick].tolist()):
+        touched_by.setdefault(node_i, set()).add(ring_i)
     rows = []
-    for i in sel:
-        touched = tuple(sorted(set(rings_of.get(i, ())) | ({int(com[i])} if com[i] > 0 else set())))
+    for i in sel.tolist():
+        touched = tuple(sorted(touched_by.get(i, set()) | ({int(com[i])} if com[i] > 0 else set())))
         ent = str(r.names[i])
         rows.append({"entity": ent, "kind": ent.partition(":")[0], "ring": int(com[i]),
                      "participation": float(max(part[i], 0.0)) if k[i] > 0 else 0.0, "n_rings": len(touched),
