@@ -23,7 +23,7 @@ from its end, see ``seen_by``) cannot be followed reliably: it is the
 Accounts of a kind that can only receive money (cash-out points: derived from
 the schema) and accounts of ``exit_kinds`` are end points.
 
-Only :class:`~chaingraph.view.View` methods are used (``money_edges`` does the
+Only :class:`~chaingraph.view.View` methods are used (``money_arrays`` does the
 heavy lifting), so the same answers come from the in-memory view and Neo4j.
 
 Examples
@@ -52,8 +52,9 @@ import pandas as pd
 
 from .exc import ChaingraphError
 from .trace import records, resolve_refs, to_subgraph
+from .view import money_arrays
 
-__all__ = ["flow", "FlowResult", "DEFAULT_EXIT_KINDS"]
+__all__ = ["flow", "reach", "FlowResult", "DEFAULT_EXIT_KINDS"]
 
 METHODS = ("fifo", "proportional")
 DIRECTIONS = ("forward", "backward")
@@ -514,11 +515,8 @@ def flow(view, ref_or_refs, window="72h", hops: int = 6, min_amount: float = 0, 
             return a2, b2
         s1, u1 = bounds(lo, hi)
         s2, u2 = bounds(np.where(lo <= _NEG, lo, lo - pad), hi)
-        end_col = "source" if nxt_dir == "out" else "target"
-        oth_col = "target" if nxt_dir == "out" else "source"
-        slot = {a: k for k, a in enumerate(todo)}
-        outs = _arrays(view.money_edges(todo, nxt_dir, since=s1, until=u1), sign, end_col, slot)
-        ins = _arrays(view.money_edges(todo, oth_dir, since=s2, until=u2), sign, oth_col, slot)
+        outs = _arrays(money_arrays(view, todo, nxt_dir, s1, u1), sign)
+        ins = _arrays(money_arrays(view, todo, oth_dir, s2, u2), sign)
         og, ig = _groups(outs), _groups(ins)
         empty = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64))
         new_chunks: dict = {}
@@ -541,7 +539,8 @@ def flow(view, ref_or_refs, window="72h", hops: int = 6, min_amount: float = 0, 
                 if eid in picked:
                     picked[eid][7] += got
                 else:
-                    picked[eid] = [eid, outs["kind"][r], outs["source"][r], outs["target"][r],
+                    src, dst = (a, nb) if sign > 0 else (nb, a)
+                    picked[eid] = [eid, outs["kind"][r], src, dst,
                                    outs["time"][r], outs["amount"][r], outs["seen_by"][r], got, level[a], h]
         for nb, lst in new_chunks.items():
             level.setdefault(nb, h + 1)
@@ -615,19 +614,10 @@ def flow(view, ref_or_refs, window="72h", hops: int = 6, min_amount: float = 0, 
                       window=str(window), traced=traced_total, untraced=untraced, view=view)
 
 
-def _arrays(df: pd.DataFrame, sign: int, end_col: str, slot: dict) -> dict:
-    """Money edges as numpy arrays sorted by (account slot, mirrored time ``tau``, id)."""
-    want = ("id", "kind", "source", "target", "amount", "seen_by", "time")
-    out = {c: col for c, col in df.items() if c in want}
-    t = out.pop("time")
-    out = {c: col.to_numpy() for c, col in out.items()}
-    out["id"] = out["id"].astype(np.int64)
-    out["amount"] = out["amount"].astype(np.float64)
-    out["time"] = t.to_numpy("datetime64[ns]").view("int64") if len(df) else np.zeros(0, np.int64)
+def _arrays(a: dict, sign: int) -> dict:
+    """``money_arrays`` output with mirrored time ``tau``, sorted by (slot, tau, id)."""
+    out = dict(a)
     out["tau"] = out["time"] * sign
-    ends = np.asarray(out[end_col], dtype=object)
-    out["slot"] = np.fromiter((slot.get(x, -1) for x in ends), np.int64, len(ends))
-    out["other"] = np.asarray(out["target" if end_col == "source" else "source"], dtype=object)
     order = np.lexsort((out["id"], out["tau"], out["slot"]))
     return {k: v[order] for k, v in out.items()}
 
@@ -642,3 +632,108 @@ def _groups(a: dict) -> dict:
     bounds = np.concatenate([[0], cut, [n]])
     return {int(keys[s]): (a["tau"][s:e], a["amount"][s:e], a["id"][s:e], np.arange(s, e))
             for s, e in zip(bounds[:-1], bounds[1:])}
+
+
+def reach(view, ref_or_refs, window="72h", hops: int = 6, since=None, until=None) -> pd.DataFrame:
+    """Time-respecting reach from accounts: where their money *could* have gone.
+
+    No amounts are attributed: from each account, every money edge that leaves
+    it at or after money arrived there (and within ``window`` of that arrival)
+    is followed, up to ``hops`` transfers; the start accounts' money is the
+    transfers they send within ``since``/``until``. Each edge is followed once,
+    at the first hop that reaches it (an earlier hop leaves more hops to go).
+    Windows of one account less than a second apart are merged.
+
+    Returns a DataFrame ``id, hop, first`` (the earliest arrival, UTC), start
+    accounts first with hop 0. Uses ``view.money_arrays`` with node codes, so
+    on the embedded view each hop is a few vectorised array operations.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from chaingraph.view import MemoryView
+    >>> t = pd.Timestamp("2024-03-01", tz="UTC")
+    >>> e = pd.DataFrame({"id": [1, 2, 3], "kind": "transfer", "seen_by": "both", "amount": 1.0,
+    ...     "source": ["bank_account:A", "bank_account:B", "bank_account:B"],
+    ...     "target": ["bank_account:B", "bank_account:C", "bank_account:D"],
+    ...     "time": [t, t - pd.Timedelta("1h"), t + pd.Timedelta("1h")]})
+    >>> n = pd.DataFrame({"id": ["bank_account:" + k for k in "ABCD"], "kind": "bank_account", "key": list("ABCD")})
+    >>> reach(MemoryView(n, e), "bank_account:A")[["id", "hop"]].values.tolist()
+    [['bank_account:A', 0], ['bank_account:B', 1], ['bank_account:D', 2]]
+    """
+    w = _window_ns(window)
+    if hops < 0:
+        raise ChaingraphError("hops must not be negative")
+    starts = resolve_refs(view, ref_or_refs)
+    if hasattr(view, "codes") and hasattr(view, "money_arrays"):
+        encode, decode, fetch = view.codes, view.ids_of, view.money_arrays
+    else:   # a view without codes: number the ids here
+        table: dict = {}
+        names: list = []
+
+        def encode(ids):
+            return _encode(ids, table, names)
+
+        def decode(codes):
+            return np.array(names, dtype=object)[np.asarray(codes, np.int64)]
+
+        def fetch(codes, direction, s, u):
+            a = money_arrays(view, list(decode(codes)), direction, s, u)
+            a["other"] = _encode(a["other"], table, names)
+            return a
+    cur = encode(starts)
+    cur = np.unique(cur[cur >= 0])
+    lo = np.full(len(cur), _NAT if since is None else _ns(since), np.int64)
+    hi = np.full(len(cur), _NAT if until is None else _ns(until), np.int64)
+    done = np.zeros(0, np.int64)
+    out_codes, out_hop, out_first = [cur], [np.zeros(len(cur), np.int64)], [np.full(len(cur), _NAT, np.int64)]
+    seen = cur
+    for h in range(1, hops + 1):
+        if not len(cur):
+            break
+        a = fetch(cur, "out", lo, hi)
+        if not len(a["id"]):
+            break
+        new = ~np.isin(a["id"], done, assume_unique=False)
+        ids, other, t = a["id"][new], a["other"][new], a["time"][new]
+        if not len(ids):
+            break
+        done = np.union1d(done, ids)
+        # next frontier: one merged window per account, [arrival, arrival + window]
+        order = np.lexsort((t, other))
+        other, t = other[order], t[order]
+        sec_lo = (t - t.min()) // 1_000_000_000
+        sec_hi = (t + w - t.min()) // 1_000_000_000 + 1
+        klo = (other << 34) | sec_lo
+        khi = np.maximum.accumulate((other << 34) | sec_hi)
+        start = np.ones(len(t), bool)
+        start[1:] = klo[1:] > khi[:-1]
+        first = np.flatnonzero(start)
+        cur = other[first]
+        lo = t[first]
+        hi = np.maximum.reduceat(t + w, first)
+        # accounts reached for the first time at this hop
+        uniq, at = np.unique(other, return_index=True)
+        fresh = ~np.isin(uniq, seen)
+        seen = np.union1d(seen, uniq)
+        out_codes.append(uniq[fresh])
+        out_hop.append(np.full(int(fresh.sum()), h, np.int64))
+        out_first.append(t[at][fresh])
+    codes = np.concatenate(out_codes)
+    first = np.concatenate(out_first)
+    return pd.DataFrame({
+        "id": decode(codes),
+        "hop": np.concatenate(out_hop),
+        "first": pd.DatetimeIndex(first.view("datetime64[ns]"), tz="UTC"),
+    })
+
+
+def _encode(ids, table: dict, names: list) -> np.ndarray:
+    out = np.empty(len(ids), np.int64)
+    for k, i in enumerate(ids):
+        c = table.get(i)
+        if c is None:
+            c = table[i] = len(names)
+            names.append(i)
+        out[k] = c
+    return out

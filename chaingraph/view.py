@@ -61,6 +61,34 @@ class View(Protocol):
             RETURN e.id, e.kind, a.id, b.id, e.time, e.amount, e.seen_by
         """
 
+    def money_arrays(self, ids, direction: str = "out", since=None, until=None) -> dict:
+        """:meth:`money_edges` as plain numpy arrays, for hot loops (no DataFrame per hop).
+
+        ``ids`` are node ids, or int64 node *codes* from :meth:`codes`;
+        ``since``/``until`` as for :meth:`money_edges` (int64 nanoseconds per
+        id, ``NaT``'s int64 for unbounded). Returns a dict of aligned arrays:
+        ``slot`` (position in ``ids`` of the node the edge leaves, for ``out``,
+        or enters, for ``in``), ``other`` (the node at the other end: node ids,
+        or codes when codes were given), ``time`` (int64 ns), ``amount``
+        (float64), ``id`` (int64 edge id), ``kind`` and ``seen_by`` (object).
+        Rows are grouped by ``slot`` and time-ordered within it. On Neo4j the
+        same single parameterised query per hop as :meth:`money_edges`
+        (codes are a dictionary the view keeps of the node ids it has seen)::
+
+            UNWIND range(0, size($ids) - 1) AS slot
+            MATCH (a:Entity {id: $ids[slot]})-[e:MONEY]->(b)
+            WHERE ($since[slot] IS NULL OR e.time >= $since[slot])
+              AND ($until[slot] IS NULL OR e.time <= $until[slot])
+            RETURN slot, b.id AS other, e.time.epochMillis AS time, e.amount, e.id, e.kind, e.seen_by
+            ORDER BY slot, time
+        """
+
+    def codes(self, ids) -> np.ndarray:
+        """int64 codes of node ids (-1 for unknown ids), for :meth:`money_arrays`."""
+
+    def ids_of(self, codes) -> np.ndarray:
+        """Node ids (object array) of codes from :meth:`codes` / :meth:`money_arrays`."""
+
     def has_statement(self, ids: Iterable[str]) -> pd.Series:
         """Whether each of ``ids`` has its own statement loaded (bool Series indexed by id).
 
@@ -248,16 +276,25 @@ class MemoryView:
             df = df[df["kind"].isin(list(kinds))]
         return df.reset_index(drop=True)
 
-    def money_edges(self, ids, direction="out", since=None, until=None) -> pd.DataFrame:
+    def codes(self, ids) -> np.ndarray:
+        return self._positions(ids)
+
+    def ids_of(self, codes) -> np.ndarray:
+        return self._node_ids[np.asarray(codes, np.int64)]
+
+    def _money_select(self, pos, direction, since, until):
+        """Rows of the money index of ``direction`` for node positions, each in its own range.
+
+        Returns (index dict, selected rows, slot of each row).
+        """
         if direction not in ("out", "in"):
             raise ValueError(f"direction must be 'out' or 'in', not {direction!r}")
-        pos = self._positions(ids)
         k = len(pos)
         nat, big = np.iinfo(np.int64).min, np.iinfo(np.int64).max
         lo = _bounds(since, k, nat)
         hi = _bounds(until, k, big)
-        ok = pos >= 0
-        pos, lo, hi = pos[ok], lo[ok], hi[ok]
+        slots = np.flatnonzero(pos >= 0)
+        pos, lo, hi = pos[slots], lo[slots], hi[slots]
         ix = self._money[direction]
         sec = lambda v, up: np.where(  # noqa: E731
             v == nat, 0, np.where(v == big, 2**32 - 1,
@@ -270,7 +307,19 @@ class MemoryView:
         t = ix["t"][sel]
         keep = (t >= lo[which]) & (t <= hi[which])
         keep &= (t != nat) | ((lo[which] == nat) & (hi[which] == big))
-        sel = sel[keep]
+        return ix, sel[keep], slots[which[keep]]
+
+    def money_arrays(self, ids, direction="out", since=None, until=None) -> dict:
+        as_codes = isinstance(ids, np.ndarray) and ids.dtype.kind in "iu"
+        pos = ids.astype(np.int64, copy=False) if as_codes else self._positions(ids)
+        ix, sel, slot = self._money_select(pos, direction, since, until)
+        other = ix["other"][sel]
+        return {"slot": slot, "other": other if as_codes else self._node_ids[other],
+                "time": ix["t"][sel], "amount": ix["amount"][sel], "id": ix["id"][sel],
+                "kind": self._mkinds[ix["kind"][sel]], "seen_by": self._mseen[ix["seen"][sel]]}
+
+    def money_edges(self, ids, direction="out", since=None, until=None) -> pd.DataFrame:
+        ix, sel, _ = self._money_select(self._positions(ids), direction, since, until)
         # string columns as categoricals over precomputed categories: no per-call string conversion
         cat = pd.Categorical.from_codes
         end, other = ix["end"][sel], ix["other"][sel]
@@ -338,3 +387,26 @@ def _bounds(value, k: int, default: int) -> np.ndarray:
         s = pd.to_datetime(pd.Series(list(value)), utc=True)
         out = s.to_numpy("datetime64[ns]").view("int64").copy()
     return np.where(out == np.iinfo(np.int64).min, default, out)
+
+
+def money_arrays(view, ids, direction: str = "out", since=None, until=None) -> dict:
+    """``view.money_arrays`` (see :class:`View`), or the same built from ``view.money_edges``.
+
+    For views that only implement the DataFrame method; ``ids`` must then be
+    node ids (not codes).
+    """
+    fast = getattr(view, "money_arrays", None)
+    if fast is not None:
+        return fast(ids, direction, since, until)
+    ids = list(ids)
+    df = view.money_edges(ids, direction, since=since, until=until)
+    end, other = ("source", "target") if direction == "out" else ("target", "source")
+    slot_of = {i: k for k, i in enumerate(ids)}
+    t = df["time"].to_numpy("datetime64[ns]").view("int64") if len(df) else np.zeros(0, np.int64)
+    out = {"slot": np.fromiter((slot_of.get(x, -1) for x in df[end].astype(object)), np.int64, len(df)),
+           "other": df[other].astype(object).to_numpy(), "time": t,
+           "amount": pd.to_numeric(df["amount"], errors="coerce").to_numpy(np.float64),
+           "id": df["id"].to_numpy(np.int64), "kind": df["kind"].astype(object).to_numpy(),
+           "seen_by": df["seen_by"].astype(object).to_numpy() if "seen_by" in df else np.full(len(df), "", object)}
+    order = np.lexsort((out["id"], out["time"], out["slot"]))
+    return {k: v[order] for k, v in out.items()}

@@ -188,3 +188,27 @@ def test_case_reported_after_payment_starts_at_the_victims_payments():
     assert acc(r)["A"] == (1, 1000.0, 0.0, "end")
     r = flow(late_report_view(), "case:C1", lookback="1h")   # Z's transfer is outside the look-back
     assert flows(r) == {("A", "E"): 1000.0}                      # from the report's own time
+
+
+def test_reach_follows_every_transfer_in_the_window_on_both_paths():
+    from chaingraph.flow import reach
+
+    e = [("transfer", "bank_account:A", "bank_account:B", m(0), 100.0, "both"),
+         ("transfer", "bank_account:B", "bank_account:C", m(-10), 100.0, "both"),     # before the money came
+         ("transfer", "bank_account:B", "bank_account:D", m(5), 5000.0, "both"),      # more than arrived: reach ignores amounts
+         ("transfer", "bank_account:D", "bank_account:E", m(5 + 60 * 80), 1.0, "both"),  # 80 h later: outside 72 h
+         ("transfer", "bank_account:D", "bank_account:B", m(6), 1.0, "both"),         # a cycle
+         ("transfer", "bank_account:B", "bank_account:F", m(7), 1.0, "both")]
+    v = view(e)
+    r = reach(v, "bank_account:A", window="72h")
+    assert r[["id", "hop"]].values.tolist() == [["bank_account:A", 0], ["bank_account:B", 1],
+                                                ["bank_account:D", 2], ["bank_account:F", 2]]
+    assert r.set_index("id")["first"]["bank_account:D"] == m(5)
+
+    class Plain:   # a view with only the DataFrame methods: the same answer
+        schema = v.schema
+        resolve = v.resolve
+        money_edges = v.money_edges
+
+    assert reach(Plain(), "bank_account:A").values.tolist() == r.values.tolist()
+    assert reach(v, "bank_account:A", window="81h")["id"].tolist()[-1] == "bank_account:E"

@@ -47,3 +47,16 @@ def test_has_statement():
     s = view().has_statement(["bank_account:A", "bank_account:B", "bank_account:C", "person:H", "x"])
     assert s.to_dict() == {"bank_account:A": True, "bank_account:B": False, "bank_account:C": True,
                            "person:H": False, "x": False}
+
+
+def test_money_arrays_match_money_edges_and_take_codes():
+    v = view()
+    a = v.money_arrays(["bank_account:A", "bank_account:B"], "out",
+                       since=[T + pd.Timedelta("30min"), T], until=[None, T + pd.Timedelta("1h")])
+    assert a["id"].tolist() == [2] and a["slot"].tolist() == [0] and a["other"].tolist() == ["bank_account:C"]
+    codes = v.codes(["bank_account:C", "nope"])
+    assert codes[1] == -1
+    a = v.money_arrays(codes[:1], "in", since=T, until=T + pd.Timedelta("2h"))
+    assert sorted(a["id"].tolist()) == [2, 3]
+    assert sorted(v.ids_of(a["other"]).tolist()) == ["bank_account:A", "bank_account:B"]
+    assert a["time"].dtype == "int64" and a["amount"].tolist() == sorted(a["amount"].tolist())
