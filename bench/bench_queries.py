@@ -1,12 +1,19 @@
 """Benchmark: time-respecting fund tracing on a synthetic transfer graph.
 
 Builds a synthetic graph directly as DataFrames (numpy random: power-law-ish
-degrees, times over 90 days, a third of statements missing), then times
-``chaingraph.flow.flow`` (FIFO, 6 hops, 72 h window) from seed accounts — each
-seed starts at one of its own outgoing transfers and follows the 72 h after
-it — against plain networkx code doing the same traversal (same attribution
-rules) on a MultiDiGraph built from the same data in the same run, and checks
-both give the same flows.
+degrees, times over 90 days, a third of statements missing), then times, from
+seed accounts (each starts at one of its own outgoing transfers and follows
+the 72 h after it), 6 hops, 72 h window:
+
+- ``chaingraph.flow.reach``: the time-respecting reach trace (every transfer
+  leaving an account after money arrived and within the window; no amounts);
+- ``chaingraph.flow.flow``: fund tracing with FIFO attribution;
+
+each against plain networkx code doing the same on a MultiDiGraph built from
+the same data in the same run (the reach trace written the straightforward
+way: for each frontier node iterate its out-edges and check the time), and
+checks both give the same answers. The networkx reach has a per-seed timeout
+(``--nx-timeout``); a timed-out seed's time is a lower bound.
 
     .venv/bin/python bench/bench_queries.py --transfers 1000000
     .venv/bin/python bench/bench_queries.py --transfers 10000000 --nx-seeds 20
@@ -30,7 +37,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chaingraph.flow import _Kernel, flow  # noqa: E402
+from chaingraph.flow import _Kernel, flow, reach  # noqa: E402
 from chaingraph.view import MemoryView  # noqa: E402
 
 DAY = 86_400 * 10**9
@@ -127,12 +134,40 @@ def nx_flow(g, seed, since, until, hops=6, window=WINDOW):
     return out
 
 
+def nx_reach(g, seed, since, until, hops=6, window=WINDOW, deadline=None):
+    """Time-respecting reach written the way an analyst would, over a networkx MultiDiGraph.
+
+    Frontier: node -> arrival times; an out-edge is followed if it leaves at or
+    after an arrival and within the window of it; each edge once. Returns the
+    set of nodes reached (None if ``deadline`` passed first).
+    """
+    frontier = {seed: [(since, until)]}
+    reached, used = {seed}, set()
+    for _ in range(hops):
+        new = {}
+        for u, spans in frontier.items():
+            for _, v, k, d in g.out_edges(u, keys=True, data=True):
+                t = d["time"]
+                if k in used or not any(a <= t <= b for a, b in spans):
+                    continue
+                used.add(k)
+                reached.add(v)
+                new.setdefault(v, []).append((t, t + window))
+            if deadline is not None and time.perf_counter() > deadline:
+                return None
+        frontier = new
+        if not frontier:
+            break
+    return reached
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--transfers", type=int, default=1_000_000)
     ap.add_argument("--seeds", type=int, default=100)
     ap.add_argument("--nx-seeds", type=int, default=100, help="seeds also run on networkx (a subset if fewer)")
     ap.add_argument("--no-nx", action="store_true")
+    ap.add_argument("--nx-timeout", type=float, default=120.0, help="seconds per seed for the networkx reach trace")
     args = ap.parse_args(argv)
 
     out = {"transfers": args.transfers}
@@ -156,18 +191,31 @@ def main(argv=None):
     seeds = [(edges["source"].iat[p], edges["time"].iat[p]) for p in picks]
     # warm-up (first-call overheads)
     flow(view, seeds[0][0], since=seeds[0][1], until=seeds[0][1] + pd.Timedelta("72h"))
-    times, reach, results = [], [], []
+    times, n_reached, results = [], [], []
     for acc, t0 in seeds:
         t = time.perf_counter()
         r = flow(view, acc, window="72h", hops=6, since=t0, until=t0 + pd.Timedelta("72h"))
         times.append(time.perf_counter() - t)
-        reach.append(len(r.accounts))
+        n_reached.append(len(r.accounts))
         results.append(dict(zip(r.edges["id"].astype(int), r.edges["attributed"])))
     times_ms = np.array(times) * 1000
+    reach(view, seeds[0][0], since=seeds[0][1], until=seeds[0][1] + pd.Timedelta("72h"))
+    r_times, r_sets = [], []
+    for acc, t0 in seeds:
+        t = time.perf_counter()
+        rr = reach(view, acc, window="72h", hops=6, since=t0, until=t0 + pd.Timedelta("72h"))
+        r_times.append(time.perf_counter() - t)
+        r_sets.append(set(rr["id"]))
+    r_ms = np.array(r_times) * 1000
+    out["chaingraph_reach_ms"] = {"median": round(float(np.median(r_ms)), 2),
+                                  "p90": round(float(np.percentile(r_ms, 90)), 2),
+                                  "worst": round(float(r_ms.max()), 2)}
+    sizes = [len(x) for x in r_sets]
+    out["reach_accounts"] = {"median": int(np.median(sizes)), "max": int(max(sizes))}
     out["chaingraph_flow_ms"] = {"median": round(float(np.median(times_ms)), 2),
                                  "p90": round(float(np.percentile(times_ms, 90)), 2),
                                  "worst": round(float(times_ms.max()), 2)}
-    out["accounts_reached"] = {"median": int(np.median(reach)), "max": int(max(reach))}
+    out["accounts_reached"] = {"median": int(np.median(n_reached)), "max": int(max(n_reached))}
     out["peak_rss_mb_chaingraph"] = round(peak_mb())
 
     if not args.no_nx:
@@ -196,6 +244,23 @@ def main(argv=None):
         out["speedup_median_of_medians"] = round(float(np.median(nx_ms) / np.median(mine_ms)), 1)
         out["speedup_total"] = round(float(nx_ms.sum() / mine_ms.sum()), 1)
         out["same_flows"] = f"{same}/{k}"
+        nx_r, same_r, timeouts = [], 0, 0
+        k = min(args.nx_seeds, len(seeds))
+        for (acc, t0), mine in zip(seeds[:k], r_sets[:k]):
+            since = pd.Timestamp(t0).value
+            t = time.perf_counter()
+            theirs = nx_reach(g, acc, since, since + WINDOW, deadline=t + args.nx_timeout)
+            nx_r.append(time.perf_counter() - t)
+            timeouts += theirs is None
+            same_r += theirs == mine
+        nx_r = np.array(nx_r) * 1000
+        out["nx_reach_ms"] = {"seeds": k, "median": round(float(np.median(nx_r)), 2),
+                              "worst": round(float(nx_r.max()), 2), "timeouts": timeouts,
+                              "timeout_s": args.nx_timeout}
+        out["reach_speedup_median_per_seed"] = round(float(np.median(nx_r / r_ms[:k])), 1)
+        out["reach_speedup_median_of_medians"] = round(float(np.median(nx_r) / np.median(r_ms[:k])), 1)
+        out["same_reach"] = f"{same_r}/{k}" + (" (timed-out seeds count as different; their time is a lower bound)"
+                                                if timeouts else "")
         out["peak_rss_mb_total"] = round(peak_mb())
     print(json.dumps(out, indent=2))
 
