@@ -175,10 +175,13 @@ def evaluate(world, store, *, window="72h", hops=6, progress=None) -> pd.DataFra
         from . import roles as roles_mod
     except ImportError:
         roles_mod = None
-    if roles_mod is not None and hasattr(roles_mod, "infer_roles"):
-        r = roles_mod.infer_roles(view)
-        labelled = set(r["id"]) if len(r) else set()
-        add("traps labelled with a criminal role", len(labelled & traps), "0")
+    if roles_mod is not None and hasattr(roles_mod, "roles"):
+        if progress:
+            progress("inferring roles")
+        r = roles_mod.roles(view)
+        labelled = set(r["entity"]) if len(r) else set()
+        wrong = sorted(labelled & traps)
+        add("traps labelled with a criminal role", len(wrong), "0", ", ".join(wrong[:5]))
         add("suspicious entities given a role", f"{len(labelled & suspicious)} / {len(suspicious)}")
 
     # rings ---------------------------------------------------------------------------
