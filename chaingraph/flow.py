@@ -8,11 +8,17 @@ earlier one if it happened at or after the money arrived and within the dwell
 passes on more of the traced money than it received:
 
 ``fifo``
-    The account's inflows (the traced money *and* any other money arriving
-    after it) form a queue; each outgoing transfer takes from the head of the
-    queue, and carries the traced share of what it takes. Money older than the
-    window leaves the queue (it stays in the account, untraced). Backward, the
-    mirror image: an outflow is funded by the most recent inflows before it.
+    The account's statement is replayed from one window before the traced
+    money arrived: its inflows (other money and the traced money, in time
+    order) form a queue, and each outgoing transfer takes from the head of
+    the queue and carries the traced share of what it takes. So other money
+    already in the account is spent before the traced money, and outflows
+    before the traced money arrived spend that other money first. Money older
+    than the window leaves the queue (it stays in the account, untraced).
+    Backward, the same in reversed time: the account's outflows (the traced
+    one and the others up to one window after it) are funded by its inflows,
+    latest first, so later outflows take the most recent inflows before the
+    traced outflow's sources are counted.
 ``proportional``
     Each outgoing transfer carries the traced share of the account's total
     inflow over the window before it, capped by the traced money still there.
@@ -204,7 +210,12 @@ class _Kernel:
 
     def _fifo(self, chunks, outs, ins, used):
         start = min(c[0] for c in chunks)
-        items = self._items(chunks, ins, self.w, start)
+        # replay the account from one window before the traced money arrived:
+        # other money still there is ahead of it in the queue (money older than
+        # that has left the queue by then). A start account (all its money
+        # traced, amount inf) needs no replay: nothing is ahead of it.
+        whole = any(math.isinf(c[2]) for c in chunks)
+        items = self._items(chunks, ins, self.w, start if whole else start - self.w)
         out_tau, out_amt, out_id = outs
         q = []          # [expiry, remaining total, traced ratio, remaining traced]
         head = 0
@@ -507,14 +518,15 @@ def flow(view, ref_or_refs, window="72h", hops: int = 6, min_amount: float = 0, 
             break
         lo = np.array([min(c[0] for c in chunks[a]) for a in todo], np.int64)
         hi = np.array([max(c[1] for c in chunks[a]) for a in todo], np.int64)
-        pad = w if method == "proportional" else 0
+        pad = w   # both methods look one window back: FIFO replays the account, proportional shares
         def bounds(a, b):  # mirrored [a, b] -> view since/until (unbounded as NaT)
             a2, b2 = (a, b) if sign > 0 else (-b, -a)
             a2 = np.where(np.abs(a2) >= _POS, _NAT, a2)
             b2 = np.where(np.abs(b2) >= _POS, _NAT, b2)
             return a2, b2
-        s1, u1 = bounds(lo, hi)
-        s2, u2 = bounds(np.where(lo <= _NEG, lo, lo - pad), hi)
+        lo_pad = np.where(lo <= _NEG, lo, lo - pad)
+        s1, u1 = bounds(lo_pad if method == "fifo" else lo, hi)
+        s2, u2 = bounds(lo_pad, hi)
         outs = _arrays(money_arrays(view, todo, nxt_dir, s1, u1), sign)
         ins = _arrays(money_arrays(view, todo, oth_dir, s2, u2), sign)
         og, ig = _groups(outs), _groups(ins)

@@ -26,7 +26,6 @@ next (``.requests``); ``.save(path, mask=...)`` writes CSV, XLSX or JSON through
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -183,125 +182,65 @@ class _Hit:
     last: int | None = None
 
 
-LOOKBACK = pd.Timedelta(days=7)
+def _money(view, g: _Graph, cases, window: pd.Timedelta, hops: int, min_amount: float):
+    """Follow each case's money with :func:`chaingraph.flow.flow` (FIFO, one case at a time).
 
-
-def _holder_name(g: _Graph, node: str) -> str:
-    if node in g.nodes.index:
-        r = g.nodes.loc[node]
-        for col in ("holder_name", "name"):
-            v = r.get(col) if col in r else None
-            if isinstance(v, str) and v.strip():
-                return v.strip()
-        lab = r.get("label")
-        if isinstance(lab, str):
-            return lab.split(" (", 1)[0].strip()
-    return ""
-
-
-def _payments(g: _Graph, case: str, loss):
-    """The victim's payments of a case: [(paid_to edge, time, amount)].
-
-    A case report's time is often the time of the report, after the money has
-    moved on; the payment itself is found in the first-level account's
-    statement: the incoming transfers from an account of the victim (same
-    name) in the days before the report, else one transfer of the amount paid.
-    Without either, the report's time and amount are used.
+    Returns ({case: {account: _Hit}}, {case: {frontier account: amount}}). Each
+    case is traced on its own, so the amounts are that case's money; FIFO
+    replays every account it reaches, so the other cases' money (and any other
+    money) already there is spent first, and the per-case amounts add up to
+    what one joint trace would attribute. The path behind each account is the
+    case's ``paid_to`` edge, then the earliest-followed transfer into each
+    account back to the first-level account.
     """
-    names = set()
-    if "victim_name" in g.nodes.columns and case in g.nodes.index:
-        v = g.nodes.at[case, "victim_name"]
-        if isinstance(v, str) and v.strip():
-            names.add(v.strip())
-    for i in g.inn.get(case, ()):
-        if g.kind[i] == "reported":
-            n = _holder_name(g, g.src[i])
-            if n:
-                names.add(n)
-    out = []
-    lb, slack = int(LOOKBACK.value), int(pd.Timedelta(days=1).value)
-    for i in g.out.get(case, ()):
-        if g.kind[i] != "paid_to":
-            continue
-        amt = g.amount[i] if g.amount[i] > 0 else (loss if loss and loss > 0 else 0.0)
-        t = int(g.time[i])
-        acct = g.dst[i]
-        if t != g.nat:
-            ins = [j for j in g.inn.get(acct, ()) if g.kind[j] in g.money and g.time[j] != g.nat
-                   and t - lb <= g.time[j] <= t + slack]
-            mine = [j for j in ins if names and _holder_name(g, g.src[j]) in names]
-            if mine:
-                left = amt if amt > 0 else math.inf
-                for j in mine:
-                    x = min(float(g.amount[j]), left)
-                    if x > 0:
-                        out.append((i, int(g.time[j]), x))
-                        left -= x
-                continue
-            same = [j for j in ins if amt > 0 and abs(g.amount[j] - amt) < 0.01]
-            if same:
-                out.append((i, int(g.time[same[0]]), float(amt)))
-                continue
-        out.append((i, t, float(amt)))
-    return out
+    from .flow import flow
 
-
-def _money(g: _Graph, cases, window: pd.Timedelta, hops: int, min_amount: float, loss: dict):
-    """Follow the cases' money: ({case: {account: _Hit}}, {case: {frontier account: amount}}).
-
-    Greedy time-ordered attribution over all cases at once: money arriving at
-    an account at time t continues along its outgoing transfers in
-    (t, t + window], earliest first; each transfer passes on at most its amount
-    (shared by all the cases' money arriving before it) and each arrival at
-    most what arrived.
-    """
-    w = int(window.value)
+    pos = pd.Index(g.eid)
     hits: dict[str, dict[str, _Hit]] = {c: {} for c in cases}
-    frontier: dict[str, dict[str, float]] = {c: defaultdict(float) for c in cases}
-    budget: dict[int, float] = {}
-    heap = []
-    seq = 0
+    frontier: dict[str, dict[str, float]] = {c: {} for c in cases}
     for c in cases:
-        for i, t0, amt in _payments(g, c, loss.get(c)):
-            heapq.heappush(heap, (t0, seq, c, g.dst[i], amt, 1, [i]))
-            seq += 1
-    n_packets = 0
-    while heap and n_packets < 2_000_000:
-        t, _, c, acct, amt, level, path = heapq.heappop(heap)
-        n_packets += 1
-        h = hits[c].get(acct)
-        kind_link = "cash_out" if g.kind[path[-1]] == "cash_out" else ("level1" if level == 1 else "levelN")
-        tt = None if t == g.nat else t
-        if h is None:
-            hits[c][acct] = _Hit(kind_link, level, path, amt, level, tt, tt)
-        else:
-            h.amount += amt
-            if tt is not None:
-                h.first = tt if h.first is None else min(h.first, tt)
-                h.last = tt if h.last is None else max(h.last, tt)
-        if level > hops or g.kind[path[-1]] == "cash_out":
+        r = flow(view, c, window=window, hops=hops, min_amount=min_amount, method="fifo")
+        if not len(r.accounts):
             continue
-        left = amt
-        outs = [i for i in g.out.get(acct, ()) if g.kind[i] in g.money]
-        for i in outs:
-            if left < min_amount:
-                break
-            ti = int(g.time[i])
-            if t != g.nat and (ti == g.nat or ti < t or ti > t + w):
+        paid = {g.dst[i]: i for i in g.out.get(c, ()) if g.kind[i] != "contacted_by"}
+        paid.update({g.dst[i]: i for i in g.out.get(c, ()) if g.kind[i] == "paid_to"})
+        e = r.edges.sort_values(["hop", "attributed", "id"], ascending=[True, False, True], kind="stable")
+        idx = pos.get_indexer(e["id"].to_numpy())
+        t_in: dict = defaultdict(list)
+        parent: dict = {}
+        for tgt, i, t in zip(e["target"].to_numpy(object), idx, e["time"].to_numpy("datetime64[ns]").view("int64")):
+            if i < 0:
                 continue
-            cap = budget.get(i, g.amount[i] if g.amount[i] > 0 else 0.0)
-            x = min(cap, left)
-            if x < min_amount:
+            parent.setdefault(tgt, i)            # the earliest-followed edge into it
+            t_in[tgt].append(int(t))
+
+        def path_to(acct, level):
+            path, node, seen = [], acct, set()
+            while level.get(node, 0) > 1 and node in parent and node not in seen:
+                seen.add(node)
+                i = parent[node]
+                path.append(i)
+                node = g.src[i]
+            if node in paid:
+                path.append(paid[node])
+            return path[::-1]
+
+        level = dict(zip(r.accounts["id"], r.accounts["level"].astype(int)))
+        for acct, lev, rec, st, rest in zip(r.accounts["id"], r.accounts["level"], r.accounts["received"],
+                                            r.accounts["status"], r.accounts["remainder"]):
+            lev = int(lev)
+            path = path_to(acct, level)
+            if not path:
                 continue
-            budget[i] = cap - x
-            left -= x
-            if any(g.src[j] == g.dst[i] for j in path):
-                continue  # a cycle back into the path: amount counted, not followed
-            heapq.heappush(heap, (ti, seq, c, g.dst[i], x, level + 1, path + [i]))
-            seq += 1
-        if left >= min_amount and not g.has_statement(acct):
-            frontier[c][acct] += left
-    return hits, {c: dict(f) for c, f in frontier.items()}
+            last = path[-1]
+            link = "cash_out" if g.kind[last] == "cash_out" else ("level1" if lev == 1 else "levelN")
+            times = t_in.get(acct) or ([int(g.time[last])] if g.time[last] != g.nat else [])
+            amt = 0.0 if rec != rec else float(rec)
+            hits[c][acct] = _Hit(link, lev, path, amt, lev, min(times) if times else None,
+                                 max(times) if times else None)
+            if st == "frontier" and rest == rest and rest >= min_amount:
+                frontier[c][acct] = float(rest)
+    return hits, frontier
 
 
 def _expand(g: _Graph, case: str, hits: dict, max_steps: int = 3) -> None:
@@ -426,9 +365,7 @@ def leads(view, starts=None, top: int | None = 100, *, window="72h", hops: int =
     start_ids = [view.resolve(r) for r in (starts or [])]
     start_ids = list(dict.fromkeys(start_ids))
 
-    loss = pd.to_numeric(nodes["loss"], errors="coerce") if "loss" in nodes else pd.Series(np.nan, index=nodes.index)
-    loss_of = {c: float(v) for c, v in loss.items() if c in set(cases) and pd.notna(v)}
-    per_case, frontier = _money(g, cases, window, hops, min_amount, loss_of)
+    per_case, frontier = _money(view, g, cases, window, hops, min_amount)
     for c in cases:
         _expand(g, c, per_case[c])
 

@@ -153,6 +153,7 @@ def late_report_view(extra_nodes=(), extra_edges=()):
     """The victim paid A at T; the case was reported 5 hours later (its time is the report's)."""
     e = [("paid_to", "case:C1", "bank_account:A", m(300), 1000.0, ""),
          ("transfer", "bank_account:Z", "bank_account:A", m(-3000), 1000.0, "target"),  # older, same amount
+         ("transfer", "bank_account:A", "bank_account:Y", m(-2000), 1000.0, "both"),    # spends Z's money
          ("transfer", "bank_account:V", "bank_account:A", m(0), 600.0, "target"),
          ("transfer", "bank_account:V", "bank_account:A", m(20), 400.0, "target"),
          ("transfer", "bank_account:A", "bank_account:B", m(10), 600.0, "both"),
@@ -212,3 +213,47 @@ def test_reach_follows_every_transfer_in_the_window_on_both_paths():
 
     assert reach(Plain(), "bank_account:A").values.tolist() == r.values.tolist()
     assert reach(v, "bank_account:A", window="81h")["id"].tolist()[-1] == "bank_account:E"
+
+
+def test_fifo_replays_the_account_older_money_goes_first():
+    # other money (Z's 1200) arrived an hour before the victim's 1000: FIFO spends it first
+    base = [("paid_to", "case:C1", "bank_account:A", m(0), 1000.0, ""),
+            ("transfer", "bank_account:A", "bank_account:B", m(10), 1200.0, "source"),
+            ("transfer", "bank_account:A", "bank_account:C", m(20), 1000.0, "source")]
+    older = [("transfer", "bank_account:Z", "bank_account:A", m(-60), 1200.0, "both")]
+    r = flow(view(base + older), "case:C1")
+    assert flows(r) == {("A", "C"): 1000.0}
+    assert acc(r)["A"] == (1, 1000.0, 1000.0, "through")
+    # ... unless an earlier outflow already spent it
+    spent = older + [("transfer", "bank_account:A", "bank_account:X", m(-30), 1200.0, "source")]
+    assert flows(flow(view(base + spent), "case:C1")) == {("A", "B"): 1000.0}
+    # ... or it is older than the window (it left the queue)
+    stale = [("transfer", "bank_account:Z", "bank_account:A", m(-60 * 73), 1200.0, "both")]
+    assert flows(flow(view(base + stale), "case:C1")) == {("A", "B"): 1000.0}
+    # partly spent: 400 of Z's money is left ahead of the case's money
+    part = older + [("transfer", "bank_account:A", "bank_account:X", m(-30), 800.0, "source")]
+    assert flows(flow(view(base + part), "case:C1")) == {("A", "B"): 800.0, ("A", "C"): 200.0}
+
+
+def test_fifo_replay_at_later_hops_and_the_cap():
+    # B held 500 of other money when the case's 1000 arrived; B passes on at most what it received
+    e = [("paid_to", "case:C1", "bank_account:A", m(0), 1000.0, ""),
+         ("transfer", "bank_account:Q", "bank_account:B", m(-5), 500.0, "both"),
+         ("transfer", "bank_account:A", "bank_account:B", m(10), 1000.0, "both"),
+         ("transfer", "bank_account:B", "bank_account:C", m(20), 800.0, "source"),
+         ("transfer", "bank_account:B", "bank_account:D", m(30), 2000.0, "source")]
+    r = flow(view(e), "case:C1")
+    assert flows(r) == {("A", "B"): 1000.0, ("B", "C"): 300.0, ("B", "D"): 700.0}
+    assert acc(r)["B"] == (2, 1000.0, 1000.0, "through")
+
+
+def test_fifo_backward_replays_in_reversed_time():
+    # M's later outflow (to R) is funded first by the latest inflow before it (from A2)
+    e = [("transfer", "bank_account:A1", "bank_account:M", m(0), 600.0, "both"),
+         ("transfer", "bank_account:A2", "bank_account:M", m(5), 400.0, "both"),
+         ("transfer", "bank_account:M", "bank_account:N", m(10), 600.0, "both"),
+         ("transfer", "bank_account:M", "bank_account:R", m(20), 400.0, "both")]
+    r = flow(view(e), "bank_account:N", direction="backward")
+    assert flows(r) == {("M", "N"): 600.0, ("A1", "M"): 600.0}
+    r = flow(view(e), "bank_account:R", direction="backward")
+    assert flows(r) == {("M", "R"): 400.0, ("A2", "M"): 400.0}
