@@ -173,6 +173,76 @@ def _mask(x) -> np.ndarray:
     return pc.fill_null(x, False).to_numpy(zero_copy_only=False)
 
 
+
+# -- vectorised helpers of the fast paths (see Type._fast) ---------------------
+
+def _string_array(s: pd.Series) -> pa.Array | None:
+    """The column as one pyarrow string array (null where missing), None unless it holds only text."""
+    if not (isinstance(s.dtype, pd.StringDtype) or s.dtype == object):
+        return None
+    try:
+        a = pa.array(s.to_numpy() if s.dtype == object else s, from_pandas=True)
+    except Exception:  # mixed types (a float among strings): the per-value path
+        return None
+    if isinstance(a, pa.ChunkedArray):
+        a = a.combine_chunks()
+    return a if pa.types.is_string(a.type) or pa.types.is_large_string(a.type) else None
+
+
+def _re(a: pa.Array, pattern: str) -> np.ndarray:
+    """Mask of the strings of ``a`` matching the RE2 ``pattern`` (use ``^...$`` for a full match)."""
+    return _mask(pc.match_substring_regex(a, pattern))
+
+
+def _is_marker(a: pa.Array) -> np.ndarray:
+    """Mask of the strings of ``a`` that are empty markers (``nan``, ``-``, ...), as :func:`_prep` sees them."""
+    return _mask(pc.is_in(pc.utf8_lower(a), value_set=_EMPTY_ARROW))
+
+
+# printable ASCII and CJK ideographs (which NFKC leaves alone), single spaces between words
+_PLAIN_CHARS = r"[!-~\x{3400}-\x{4DBF}\x{4E00}-\x{9FFF}]"
+_PLAIN_TEXT = rf"^{_PLAIN_CHARS}+(?: {_PLAIN_CHARS}+)*$"
+
+
+def _plain_text(a: pa.Array) -> np.ndarray:
+    """Mask of the strings :func:`_prep` and whitespace collapsing leave as they are."""
+    ok = _re(a, _PLAIN_TEXT)
+    ok &= ~_is_marker(a)
+    ok &= ~_mask(pc.starts_with(a, "'")) & ~_mask(pc.starts_with(a, '="'))
+    return ok
+
+
+def _take(a: pa.Array, mask: np.ndarray) -> pa.Array:
+    return a.filter(pa.array(mask))
+
+
+def _objects(a: pa.Array) -> np.ndarray:
+    """A string array as a numpy array of Python strings."""
+    return a.to_numpy(zero_copy_only=False)
+
+
+_LUHN_DOUBLE = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], dtype=np.int64)
+
+
+def _digit_rows(a: pa.Array, width: int) -> np.ndarray:
+    """Strings of ASCII digits, all ``width`` long, as an (n, width) int array of digits."""
+    _, data = _buffers(a)
+    return data.reshape(-1, width).astype(np.int64) - 48
+
+
+def _luhn_failed(a: pa.Array, lengths: np.ndarray, checked) -> np.ndarray:
+    """Vectorised ``not luhn_ok`` for the digit strings ``a`` whose length is in ``checked``."""
+    failed = np.zeros(len(a), dtype=bool)
+    for width in np.unique(lengths):
+        if int(width) not in checked:
+            continue
+        idx = np.flatnonzero(lengths == width)
+        d = _digit_rows(a.take(pa.array(idx)), int(width))[:, ::-1]
+        d[:, 1::2] = _LUHN_DOUBLE[d[:, 1::2]]
+        failed[idx] = d.sum(axis=1) % 10 != 0
+    return failed
+
+
 def luhn_ok(digits: str) -> bool:
     """True if a string of digits passes the Luhn (mod 10) check.
 
@@ -247,14 +317,47 @@ class Type:
         ``values`` holds the cleaned values (missing where empty or invalid),
         ``errors`` the reason where a cell is invalid, ``flags`` ``"check_failed"``
         where a value cleaned but failed :meth:`check` (the value is kept).
+
+        A column of text is dictionary-encoded once; :meth:`_fast` cleans the
+        distinct values in the common plain form with pyarrow / numpy kernels,
+        and :meth:`clean` takes the others one at a time.
         """
         s = _as_series(s)
-        codes, uniques = pd.factorize(s, use_na_sentinel=True)
-        n = len(uniques)
-        values = np.empty(n + 1, dtype=object)  # the last slot serves code -1 (NA)
-        errors = np.empty(n + 1, dtype=object)
-        flags = np.empty(n + 1, dtype=object)
-        for i, raw in enumerate(uniques):
+        a = _string_array(s)
+        if a is None:
+            codes, uniques = pd.factorize(s, use_na_sentinel=True)
+            todo, values, errors, flags = self._slots(len(uniques))
+            self._clean_each(uniques, np.arange(len(uniques)), values, errors, flags)
+        else:
+            enc = pc.dictionary_encode(a)
+            codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False)
+            uniques = enc.dictionary
+            todo, values, errors, flags = self._slots(len(uniques))
+            fast = self._fast(uniques) if len(uniques) else None
+            if fast is not None:
+                ok, v, failed = fast
+                idx = np.flatnonzero(ok)
+                values[idx] = v
+                if failed is not None:
+                    flags[idx[failed]] = CHECK_FAILED
+                todo[idx] = False
+            rest = np.flatnonzero(todo)
+            if len(rest):
+                self._clean_each(uniques.take(pa.array(rest)).to_pylist(), rest, values, errors, flags)
+        return (
+            pd.Series(values[codes], index=s.index, dtype=self.dtype),
+            pd.Series(errors[codes], index=s.index, dtype=object),
+            pd.Series(flags[codes], index=s.index, dtype=object),
+        )
+
+    @staticmethod
+    def _slots(n):
+        # the last slot serves code -1 (missing)
+        return (np.ones(n, dtype=bool), np.empty(n + 1, dtype=object),
+                np.empty(n + 1, dtype=object), np.empty(n + 1, dtype=object))
+
+    def _clean_each(self, raws, slots, values, errors, flags):
+        for i, raw in zip(slots, raws):
             try:
                 v = self.clean(raw)
             except InvalidValue as exc:
@@ -263,11 +366,17 @@ class Type:
             values[i] = v
             if v is not None and not self.check(v):
                 flags[i] = CHECK_FAILED
-        return (
-            pd.Series(values[codes], index=s.index, dtype=self.dtype),
-            pd.Series(errors[codes], index=s.index, dtype=object),
-            pd.Series(flags[codes], index=s.index, dtype=object),
-        )
+
+    def _fast(self, u: pa.Array):
+        """Vectorised :meth:`clean` and :meth:`check` of the distinct values ``u`` in plain form.
+
+        Returns None, or ``(ok, values, failed)``: the mask of the values of ``u``
+        cleaned here, their canonical values (numpy object array, in order) and
+        the mask (over those) of the ones failing :meth:`check` (None: all pass).
+        Every value a fast path takes must clean exactly as :meth:`clean` would;
+        the others (odd spacing, full-width forms, errors, ...) are left to it.
+        """
+        return None
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.name!r}>"
@@ -292,6 +401,10 @@ class TextType(Type):
     def clean(self, raw):
         s = _prep(raw)
         return None if s is None else _SPACE.sub(" ", s)
+
+    def _fast(self, u):
+        ok = _plain_text(u)
+        return ok, _objects(_take(u, ok)), None
 
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -327,6 +440,10 @@ class NameType(TextType):
         s = re.sub(rf"(?<=[{_CJK}]) (?=[()])|(?<=[()]) (?=[{_CJK}])", "", s)
         return s
 
+    def _fast(self, u):
+        ok = _plain_text(u) & ~_mask(pc.match_substring(u, " "))
+        return ok, _objects(_take(u, ok)), None
+
 
 class CaseIdType(Type):
     """Case numbers: no spaces, latin letters upper-cased.
@@ -344,6 +461,11 @@ class CaseIdType(Type):
     def clean(self, raw):
         s = _prep(raw)
         return None if s is None else _SPACE.sub("", s).upper()
+
+    def _fast(self, u):
+        ok = _plain_text(u)
+        v = pc.ascii_upper(pc.replace_substring(_take(u, ok), " ", ""))
+        return ok, _objects(v), None
 
 
 class AccountIdType(Type):
@@ -371,6 +493,11 @@ class AccountIdType(Type):
         if _SCIENTIFIC.fullmatch(s):
             raise self.invalid(raw, _PRECISION_LOST)
         return s
+
+    def _fast(self, u):
+        ok = _re(u, r"^[0-9A-Za-z_@.\-]+$") & ~_is_marker(u)
+        ok &= ~_re(u, r"^[+-]?[0-9]+(?:\.[0-9]+)?[eE][+-]?[0-9]+$")
+        return ok, _objects(_take(u, ok)), None
 
 
 _PRECISION_LOST = (
@@ -430,6 +557,26 @@ class DigitsType(Type):
     def check(self, value):
         return len(value) not in self.checked or luhn_ok(value)
 
+    def _luhn_lengths(self):
+        return self.checked
+
+    def _fast(self, u):
+        # digits with spaces or dashes between them: both are separators of every digits type
+        ok = _re(u, r"^[0-9-](?:[0-9 -]*[0-9-])?$")
+        if not ok.any():
+            return None
+        idx = np.flatnonzero(ok)
+        d = _take(u, ok)
+        for sep in " -":
+            if _mask(pc.match_substring(d, sep)).any():
+                d = pc.replace_substring(d, sep, "")
+        n = pc.binary_length(d).to_numpy(zero_copy_only=False)
+        lo, hi = self.lengths
+        good = (n >= lo) & (n <= hi)  # the others get their error from clean()
+        ok[idx[~good]] = False
+        d, n = _take(d, good), n[good]
+        return ok, _objects(d), _luhn_failed(d, n, self._luhn_lengths())
+
 
 class IccidType(DigitsType):
     """SIM card serial numbers: 19-20 digits, a trailing ``F`` padding removed; Luhn check.
@@ -451,6 +598,9 @@ class IccidType(DigitsType):
 
     def check(self, value):
         return luhn_ok(value)
+
+    def _luhn_lengths(self):
+        return range(self.lengths[0], self.lengths[1] + 1)
 
 
 class ResidentIdType(Type):
@@ -489,6 +639,14 @@ class ResidentIdType(Type):
 
     def check(self, value):
         return len(value) == 18 and resident_id_check_char(value[:17]) == value[17]
+
+    def _fast(self, u):
+        ok = _re(u, r"^[0-9]{17}[0-9Xx]$")
+        v = pc.ascii_upper(_take(u, ok))
+        d = _digit_rows(v, 18) + 48  # bytes
+        total = ((d[:, :17] - 48) * np.array(_ID_WEIGHTS)).sum(axis=1) % 11
+        failed = np.frombuffer(b"10X98765432", dtype=np.uint8)[total] != d[:, 17]
+        return ok, _objects(v), failed
 
 
 class MobileType(Type):
@@ -539,6 +697,11 @@ class MobileType(Type):
     def check(self, value):
         return bool(re.fullmatch(r"1[3-9]\d{9}", value))
 
+    def _fast(self, u):
+        ok = _re(u, r"^1[0-9]{10}$")
+        v = _take(u, ok)
+        return ok, _objects(v), ~_re(v, r"^1[3-9]")
+
 
 class DeviceIdType(Type):
     """Generic device identifiers (MAC, IMEI, Android id): upper case, no spaces.
@@ -569,6 +732,15 @@ class DeviceIdType(Type):
             h = re.sub(r"[-:.]", "", s)
             return ":".join(h[i : i + 2] for i in range(0, 12, 2))
         return s
+
+    def _fast(self, u):
+        mac = _re(u, r"^(?:[0-9A-Fa-f]{2}[-:]){5}[0-9A-Fa-f]{2}$")
+        plain = _re(u, r"^[0-9A-Za-z]+$") & ~_is_marker(u)
+        ok = mac | plain
+        v = pc.ascii_upper(_take(u, ok))
+        v = pc.replace_substring(v, "-", ":")
+        v = pc.replace_substring_regex(v, "^" + "([0-9A-F]{2})" * 6 + "$", r"\1:\2:\3:\4:\5:\6")
+        return ok, _objects(v), None
 
 
 class IpType(Type):
@@ -605,6 +777,19 @@ class IpType(Type):
         if addr.version == 6 and addr.ipv4_mapped:
             addr = addr.ipv4_mapped
         return str(addr)
+
+    _octet = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+
+    def _fast(self, u):
+        # dotted-quad IPv4; the zero padding of its parts dropped
+        ok = _re(u, r"^[0-9]{1,3}(?:\.[0-9]{1,3}){3}$")
+        idx = np.flatnonzero(ok)
+        v = _take(u, ok)
+        if _re(v, r"(?:^|\.)0[0-9]").any():
+            v = pc.replace_substring_regex(v, r"(^|\.)0+([0-9])", r"\1\2")
+        good = _re(v, rf"^{self._octet}(?:\.{self._octet}){{3}}$")  # parts above 255: clean() says why
+        ok[idx[~good]] = False
+        return ok, _objects(_take(v, good)), None
 
 
 class DomainType(Type):
@@ -689,6 +874,12 @@ class IntegerType(Type):
     )
 
     def clean(self, raw):
+        v = self._clean(raw)
+        if v is not None and not -(2**63) < v < 2**63:  # would not fit the Int64 column
+            raise self.invalid(raw, "too large a number")
+        return v
+
+    def _clean(self, raw):
         if isinstance(raw, (bool, np.bool_)):
             raise self.invalid(raw, "a boolean, not a number")
         if isinstance(raw, (int, np.integer)):
@@ -708,6 +899,13 @@ class IntegerType(Type):
             h, mi, sec = (int(p or 0) for p in m.groups())
             return h * 3600 + mi * 60 + sec
         raise self.invalid(raw, "not a whole number or a duration")
+
+    def _fast(self, u):
+        ok = _re(u, r"^-?[0-9]{1,18}$")
+        v = pc.cast(_take(u, ok), pa.int64()).to_numpy(zero_copy_only=False)
+        out = np.empty(len(v), dtype=object)
+        out[:] = v.tolist()
+        return ok, out, None
 
 
 # ---------------------------------------------------------------------------

@@ -675,3 +675,46 @@ def test_time_fast_path_agrees_with_clean_per_format(cell):
         expected, error = None, str(exc)
     assert all(_same(expected, v) for v in values), (cell, expected, values[0])
     assert (errors == error).all() if error else errors.isna().all()
+
+
+# -- the vectorised fast paths of clean_series agree with clean ------------------
+
+_FUZZ_PIECES = [
+    "0", "1", "9", "00", "13800000000", "11010519491231002", "x", "X", "-", " ", "  ", ".", ":", "'", '="', '"',
+    "6222020000000000", "622202100112345678", "255", "256", "010", "1.2.3.4", "::1", "a", "F", "f", "e", "E5",
+    "nan", "NULL", "无", "张", "三", "·", "（", "）", "(", ")", "１", "\u3000", "\u00a0", "\u200b", "\t", "\n", "_",
+    "@", "+86", "0086", "aa-bb-cc-dd-ee-ff", "AABBCCDDEEFF", "1e5", "㈠", "ﬁ", "é", "e\u0301", "\x1c", "\x85",
+    "\u2028", "A", "z", "T", "中国", "/", "--", "+", ",", "ABCDEF012345",
+]
+
+
+def _fuzz_cells(seed: int, n: int) -> list:
+    rng = np.random.default_rng(seed)
+    cells = []
+    for _ in range(n):
+        k = int(rng.integers(1, 5))
+        cells.append("".join(_FUZZ_PIECES[int(i)] for i in rng.integers(0, len(_FUZZ_PIECES), k)))
+    # plain forms the fast paths take, valid and not
+    cells += [CARD, luhn_break(CARD), CARD16, "6222 0200 0000 0000", "6222-0200-0000-0000", ID_SAMPLE,
+              ID_SAMPLE.lower(), ID_OTHER, ID_SAMPLE[:17] + "1", "13800000000", "12000000000", "010.001.002.003",
+              "1.2.3.256", "0.0.0.0", "255.255.255.255", "00.0.000.1", IMEI, ICCID, ICCID19, "8986 0012 3456 7890 123F",
+              "460001234567890", "aa:bb:cc:dd:ee:ff", "aabbccddeeff", "9774d56d682e549c", "张三", "张 三", "A B",
+              "ATM取现 2024", "T0000000001", "wx_pay0001", "6.22202E+18", "123e4", "-5", "007", "0"]
+    return cells
+
+
+@pytest.mark.parametrize("type_name", sorted(set(TYPES) - {"money", "time"}))
+def test_clean_series_fast_paths_agree_with_clean_fuzzed(type_name):
+    t = TYPES[type_name]
+    cells = _fuzz_cells(len(type_name), 3000)
+    for s in (pd.Series(cells, dtype="str"), pd.Series(cells + [None], dtype=object)):
+        values, errors, flags = t.clean_series(s)
+        for i, cell in enumerate(s.tolist()):
+            try:
+                expected, error = t.clean(cell), None
+            except InvalidValue as exc:
+                expected, error = None, str(exc)
+            assert _same(expected, values.iloc[i]), (cell, expected, values.iloc[i])
+            assert errors.iloc[i] == error, (cell, error, errors.iloc[i])
+            check_failed = expected is not None and not t.check(expected)
+            assert flags.iloc[i] == ("check_failed" if check_failed else None), cell
