@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "chaingraph.demo",
     "chaingraph.evaluate",
     "chaingraph.leads",
+    "chaingraph.neo4j",
     "chaingraph.trace",
     "chaingraph.viz",
     "chaingraph.world",
