@@ -677,6 +677,80 @@ def reach(view, ref_or_refs, window="72h", hops: int = 6, since=None, until=None
     if hops < 0:
         raise ChaingraphError("hops must not be negative")
     starts = resolve_refs(view, ref_or_refs)
+    lo0 = _NAT if since is None else _ns(since)
+    hi0 = _NAT if until is None else _ns(until)
+    if all(hasattr(view, m) for m in ("money_rows", "scratch", "ids_categorical")):
+        codes, hop, first = _reach_rows(view, starts, w, hops, lo0, hi0)
+        ids = view.ids_categorical(codes)
+    else:
+        codes, hop, first, decode = _reach_arrays(view, starts, w, hops, lo0, hi0)
+        ids = decode(codes)
+    return pd.DataFrame({
+        "id": ids,
+        "hop": hop,
+        "first": pd.DatetimeIndex(first.view("datetime64[ns]"), tz="UTC"),
+    })
+
+
+def _next_windows(other, t, w):
+    """Arrivals (node code, time) -> one merged window per node and run: (node, lo, hi), and the
+    nodes reached with their first arrival: (uniq, first)."""
+    tmin = int(t.min())
+    sec_lo = (t - tmin) // 1_000_000_000
+    key = (other << 34) | sec_lo
+    order = np.argsort(key, kind="stable")
+    other, t, klo = other[order], t[order], key[order]
+    khi = np.maximum.accumulate((other << 34) | ((t + w - tmin) // 1_000_000_000 + 1))
+    start = np.ones(len(t), bool)
+    start[1:] = klo[1:] > khi[:-1]
+    first = np.flatnonzero(start)
+    nodes = other[first]
+    lo = np.minimum.reduceat(t, first)
+    hi = np.maximum.reduceat(t, first) + w
+    g = np.ones(len(t), bool)
+    g[1:] = other[1:] != other[:-1]
+    gs = np.flatnonzero(g)
+    return nodes, lo, hi, other[gs], np.minimum.reduceat(t, gs)
+
+
+def _reach_rows(view, starts, w, hops, lo0, hi0):
+    """reach() on the embedded view: money-index rows and scratch bitmaps, no per-hop tables."""
+    cur = view.codes(starts)
+    cur = np.unique(cur[cur >= 0])
+    lo = np.full(len(cur), lo0, np.int64)
+    hi = np.full(len(cur), hi0, np.int64)
+    used, seen, release = view.scratch("out")
+    marked_rows, out_codes = [], [cur]
+    out_hop, out_first = [np.zeros(len(cur), np.int64)], [np.full(len(cur), _NAT, np.int64)]
+    try:
+        seen[cur] = True
+        for h in range(1, hops + 1):
+            if not len(cur):
+                break
+            ix, rows, _ = view.money_rows(cur, "out", lo, hi)
+            rows = rows[~used[rows]]
+            if not len(rows):
+                break
+            used[rows] = True
+            marked_rows.append(rows)
+            cur, lo, hi, uniq, first = _next_windows(ix["other"][rows], ix["t"][rows], w)
+            fresh = ~seen[uniq]
+            uniq, first = uniq[fresh], first[fresh]
+            seen[uniq] = True
+            out_codes.append(uniq)
+            out_hop.append(np.full(len(uniq), h, np.int64))
+            out_first.append(first)
+    finally:
+        for r in marked_rows:
+            used[r] = False
+        for c in out_codes:
+            seen[c] = False
+        release()
+    return np.concatenate(out_codes), np.concatenate(out_hop), np.concatenate(out_first)
+
+
+def _reach_arrays(view, starts, w, hops, lo0, hi0):
+    """reach() over any view: ``money_arrays`` per hop (codes when the view has them)."""
     if hasattr(view, "codes") and hasattr(view, "money_arrays"):
         encode, decode, fetch = view.codes, view.ids_of, view.money_arrays
     else:   # a view without codes: number the ids here
@@ -695,49 +769,26 @@ def reach(view, ref_or_refs, window="72h", hops: int = 6, since=None, until=None
             return a
     cur = encode(starts)
     cur = np.unique(cur[cur >= 0])
-    lo = np.full(len(cur), _NAT if since is None else _ns(since), np.int64)
-    hi = np.full(len(cur), _NAT if until is None else _ns(until), np.int64)
-    done = np.zeros(0, np.int64)
+    lo = np.full(len(cur), lo0, np.int64)
+    hi = np.full(len(cur), hi0, np.int64)
+    done = set()
+    seen = set(cur.tolist())
     out_codes, out_hop, out_first = [cur], [np.zeros(len(cur), np.int64)], [np.full(len(cur), _NAT, np.int64)]
-    seen = cur
     for h in range(1, hops + 1):
         if not len(cur):
             break
         a = fetch(cur, "out", lo, hi)
-        if not len(a["id"]):
+        new = np.fromiter((i not in done for i in a["id"].tolist()), bool, len(a["id"]))
+        if not new.any():
             break
-        new = ~np.isin(a["id"], done, assume_unique=False)
-        ids, other, t = a["id"][new], a["other"][new], a["time"][new]
-        if not len(ids):
-            break
-        done = np.union1d(done, ids)
-        # next frontier: one merged window per account, [arrival, arrival + window]
-        order = np.lexsort((t, other))
-        other, t = other[order], t[order]
-        sec_lo = (t - t.min()) // 1_000_000_000
-        sec_hi = (t + w - t.min()) // 1_000_000_000 + 1
-        klo = (other << 34) | sec_lo
-        khi = np.maximum.accumulate((other << 34) | sec_hi)
-        start = np.ones(len(t), bool)
-        start[1:] = klo[1:] > khi[:-1]
-        first = np.flatnonzero(start)
-        cur = other[first]
-        lo = t[first]
-        hi = np.maximum.reduceat(t + w, first)
-        # accounts reached for the first time at this hop
-        uniq, at = np.unique(other, return_index=True)
-        fresh = ~np.isin(uniq, seen)
-        seen = np.union1d(seen, uniq)
+        done.update(a["id"][new].tolist())
+        cur, lo, hi, uniq, first = _next_windows(np.asarray(a["other"], np.int64)[new], a["time"][new], w)
+        fresh = np.fromiter((u not in seen for u in uniq.tolist()), bool, len(uniq))
+        seen.update(uniq[fresh].tolist())
         out_codes.append(uniq[fresh])
         out_hop.append(np.full(int(fresh.sum()), h, np.int64))
-        out_first.append(t[at][fresh])
-    codes = np.concatenate(out_codes)
-    first = np.concatenate(out_first)
-    return pd.DataFrame({
-        "id": decode(codes),
-        "hop": np.concatenate(out_hop),
-        "first": pd.DatetimeIndex(first.view("datetime64[ns]"), tz="UTC"),
-    })
+        out_first.append(first[fresh])
+    return np.concatenate(out_codes), np.concatenate(out_hop), np.concatenate(out_first), decode
 
 
 def _encode(ids, table: dict, names: list) -> np.ndarray:

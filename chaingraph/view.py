@@ -318,6 +318,42 @@ class MemoryView:
                 "time": ix["t"][sel], "amount": ix["amount"][sel], "id": ix["id"][sel],
                 "kind": self._mkinds[ix["kind"][sel]], "seen_by": self._mseen[ix["seen"][sel]]}
 
+    # -- MemoryView only (not part of View): arrays for the hot loops of flow.reach --
+    def money_rows(self, codes: np.ndarray, direction: str = "out", since=None, until=None):
+        """Rows of the money index for node codes, each within its own time range.
+
+        Like :meth:`money_arrays` with codes, without gathering any column:
+        returns ``(index, rows, slot)`` where ``index`` is the dict of aligned
+        arrays of the whole money index of ``direction`` (``other``, ``t``,
+        ``amount``, ``id``…; rows grouped by node, time-ordered), ``rows`` the
+        positions selected and ``slot`` the position in ``codes`` of each.
+        Not a :class:`View` method: callers fall back to ``money_arrays``.
+        """
+        return self._money_select(np.asarray(codes, np.int64), direction, since, until)
+
+    def scratch(self, direction: str = "out"):
+        """Two all-False bool arrays (one per money-index row, one per node) to mark visits.
+
+        Returns ``(rows, nodes, release)``; the caller must set back to False
+        what it marked and call ``release()``. Reused between calls (no
+        allocation per query); a concurrent caller gets fresh arrays.
+        """
+        import threading
+
+        lock = self.__dict__.setdefault("_scratch_lock", threading.Lock())
+        arrays = self.__dict__.setdefault("_scratch", {})
+        if not lock.acquire(blocking=False):
+            return np.zeros(len(self._money[direction]["t"]), bool), np.zeros(len(self._node_ids), bool), lambda: None
+        if direction not in arrays:
+            arrays[direction] = (np.zeros(len(self._money[direction]["t"]), bool), np.zeros(len(self._node_ids), bool))
+        return arrays[direction] + (lock.release,)
+
+    def ids_categorical(self, codes) -> pd.Categorical:
+        """Node ids of codes as a Categorical over all node ids (no string copies)."""
+        if self._ids_dtype is None:
+            self._ids_dtype = pd.CategoricalDtype(pd.Index(self._node_ids, dtype=object))
+        return pd.Categorical.from_codes(np.asarray(codes, np.int64), dtype=self._ids_dtype, validate=False)
+
     def money_edges(self, ids, direction="out", since=None, until=None) -> pd.DataFrame:
         ix, sel, _ = self._money_select(self._positions(ids), direction, since, until)
         # string columns as categoricals over precomputed categories: no per-call string conversion
