@@ -108,6 +108,8 @@ class View(Protocol):
         """Provenance rows ``id, file, sheet, row`` behind nodes or edges."""
 
 
+# nodes with at most this many money edges in a direction are scanned, not binary-searched
+_SCAN = 32
 _DIGITS = re.compile(r"^\+?[\d\s\-]+$")
 
 
@@ -218,7 +220,9 @@ class MemoryView:
         for name, ends, other in (("out", src, dst), ("in", dst, src)):
             key = (ends[mi].astype(np.int64) << 32) | sec.astype(np.int64)
             o = np.lexsort((mi, tm, key))
+            counts = np.bincount(ends[mi], minlength=n) if len(mi) else np.zeros(n, np.int64)
             self._money[name] = {
+                "start": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),   # CSR offsets per node
                 "key": key[o], "edge": mi[o], "t": tm[o], "other": other[mi][o], "end": ends[mi][o],
                 "amount": amount[mi][o], "kind": np.searchsorted(self._mkinds, kinds[mi][o]).astype(np.int16),
                 "seen": seen_code[o], "id": e["id"].to_numpy(np.int64)[mi][o],
@@ -299,9 +303,15 @@ class MemoryView:
         sec = lambda v, up: np.where(  # noqa: E731
             v == nat, 0, np.where(v == big, 2**32 - 1,
                                   np.clip((v - self._t0) // 1_000_000_000 + 1 + up, 1, 2**32 - 1)))
-        a = np.searchsorted(ix["key"], (pos << 32) | sec(lo, 0) - (lo != nat), "left")
-        b = np.searchsorted(ix["key"], (pos << 32) | sec(hi, 1), "right")
-        b = np.maximum(a, b)
+        # a node's rows are start[pos]:start[pos + 1]; nodes with few rows take them all (the
+        # time filter below picks), busy ones binary-search (node, second) keys for their range
+        a, b = ix["start"][pos], ix["start"][pos + 1]
+        big_nodes = np.flatnonzero((b - a > _SCAN) & ((lo != nat) | (hi != big)))
+        if len(big_nodes):
+            p, l_, h_ = pos[big_nodes], lo[big_nodes], hi[big_nodes]
+            a[big_nodes] = np.searchsorted(ix["key"], (p << 32) | sec(l_, 0) - (l_ != nat), "left")
+            b[big_nodes] = np.searchsorted(ix["key"], (p << 32) | sec(h_, 1), "right")
+            b = np.maximum(a, b)
         sel = _ranges(a, b)
         which = np.repeat(np.arange(len(pos)), b - a)
         t = ix["t"][sel]
