@@ -13,6 +13,22 @@ the chain graph, summed over:
 ``cases``     a case and the accounts, phones and sites it names (the schema's
               ``pivot`` edges leaving a ``victim`` node), weight 1
 
+Two rules keep what one group *operates* apart from what it *buys* or *shares*:
+
+- custody: a card or phone that was sold (target of a ``supplied`` edge) is
+  operated by its buyer, so its holder of record, the phone bound at opening and
+  the devices / IPs last seen before its last sale (the card farm) are left out of
+  ``operated``; in ``supply`` a seller's link to an item someone sold again later
+  is left out, and so are all links of a seller who supplied several buyers;
+- brokers: after a first partition each community is split again on its own
+  links (local modularity); an entity whose links go, with at least
+  ``broker_share`` of its weight and two links each, to two such parts that are
+  otherwise separate (under 5 % of the smaller part's strength between them,
+  brokers' own links aside) is a broker. Brokers are taken out, the graph is
+  partitioned again, and a broker whose links then fall mostly (second community
+  under ``broker_share``) in one community joins it; the others are listed in
+  :attr:`Rings.brokers` and belong to no ring.
+
 Nodes linked to more than ``max_degree`` others (shops, payroll accounts, ATMs,
 big settlement platforms) are *hubs*: they are left out of the projection and
 listed in :attr:`Rings.hubs`, so a busy legitimate node never glues rings
@@ -45,7 +61,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .links import DEFAULT_LINKS, _kind_of, identity_links
+from .links import DEFAULT_LINKS, _kind_of, identity_links, share_weight
 
 __all__ = ["Rings", "rings", "ring_centrality", "dealers_across_rings", "PROJECTIONS"]
 
@@ -65,11 +81,15 @@ class Rings:
         ``ring, size, n_cases, cases, members`` (tuples sorted by id).
     hubs : DataFrame
         ``entity, degree``: nodes left out for having more than ``max_degree`` links.
+    brokers : DataFrame
+        ``entity, kind, n_rings, rings, strength``: nodes linking otherwise separate
+        communities (suppliers, shared settlement / exit accounts), kept out of every ring.
     """
 
     members: pd.DataFrame
     rings: pd.DataFrame
     hubs: pd.DataFrame
+    brokers: pd.DataFrame = None
     names: np.ndarray = field(repr=False, default=None)
     community: np.ndarray = field(repr=False, default=None)   # per node: ring number, 0 = none
     u: np.ndarray = field(repr=False, default=None)
@@ -89,19 +109,79 @@ def _money(view, kinds):
                          "amount": pd.to_numeric(e["amount"], errors="coerce") if "amount" in e else np.nan})
 
 
+def _operated(view, max_share, supply_kind="supplied"):
+    """Identity links for the ``operated`` projection, with the custody rule.
+
+    A card or phone that was sold (the target of a ``supply_kind`` edge) is
+    operated by its buyer: the holder of record, the phone bound at opening
+    and the devices / IPs seen only up to its last sale are the seller's (the
+    card farm), not the ring's. Those links are left out here (they remain in
+    :func:`chaingraph.links.shared_identifiers`, where the farm is what one
+    looks for); a link of a sold item counts only when last seen after the sale.
+    """
+    links = identity_links(view, DEFAULT_LINKS, max_share=None)
+    if supply_kind in view.schema.edges and len(links):
+        sup = view.all_edges([supply_kind])
+        if len(sup):
+            sold_t = pd.to_datetime(sup["time"], utc=True, errors="coerce") if "time" in sup else \
+                pd.Series(pd.NaT, index=sup.index, dtype="datetime64[ns, UTC]")
+            sold = pd.Series(sold_t.to_numpy(), index=sup["target"].astype("str").to_numpy())
+            sold = sold.groupby(level=0).max()
+            last = links["time"]  # time, else last_seen, else first_seen; prefer last_seen here
+            e = view.all_edges(list(DEFAULT_LINKS))
+            if "last_seen" in e:
+                ls = pd.Series(pd.to_datetime(e["last_seen"], utc=True, errors="coerce").to_numpy(),
+                               index=e["id"].astype("int64").to_numpy())
+                ls = ls[~ls.index.duplicated()]
+                lv = ls.reindex(links["edge_id"].to_numpy()).to_numpy()
+                last = pd.Series(np.where(pd.isna(lv), links["time"].to_numpy(), lv), index=links.index)
+            st = links["member"].map(sold)
+            was_sold = links["member"].isin(sold.index)
+            after = pd.to_datetime(last, utc=True).to_numpy() > pd.to_datetime(st, utc=True).to_numpy()
+            links = links[~was_sold.to_numpy() | (after & st.notna().to_numpy())]
+    if not len(links):
+        return links
+    deg = links.drop_duplicates(["identifier", "member"]).groupby("identifier").size()
+    links = links.assign(degree=links["identifier"].map(deg).astype("int64").to_numpy())
+    if max_share is not None:
+        links = links[links["degree"] <= max_share]
+    return links.assign(weight=share_weight(links["degree"].to_numpy()) if len(links) else np.zeros(0))
+
+
+def _supply(view, supply_kind="supplied", max_buyers=1):
+    """Supply links that can tie a seller to one group: a seller's link to an item it sold is left
+    out when someone sold the item again later (it changed hands: the farmer's card resold by a
+    dealer), and a seller who supplied more than ``max_buyers`` buyers is a supplier of several
+    groups, not ring glue (it is reported by :func:`ring_centrality` and
+    :func:`dealers_across_rings`, never merged into one ring)."""
+    e = view.all_edges([supply_kind])
+    if not len(e):
+        return e
+    e = pd.DataFrame({"source": e["source"].astype("str").to_numpy(), "target": e["target"].astype("str").to_numpy(),
+                      "time": pd.to_datetime(e["time"], utc=True, errors="coerce").to_numpy() if "time" in e
+                      else pd.NaT})
+    parties = set(view.schema.edges[supply_kind].source)
+    is_buyer = _kind_of(e["target"]).isin(parties).to_numpy()
+    n_buyers = e[is_buyer].groupby("source")["target"].nunique()
+    multi = e["source"].map(n_buyers).fillna(0).to_numpy() > max_buyers
+    last = e[~is_buyer].groupby("target")["time"].max()
+    resold = ~is_buyer & (e["time"].to_numpy() < e["target"].map(last).to_numpy())
+    return e[~multi & ~resold].reset_index(drop=True)
+
+
 def _projection_parts(view, projections, max_share, money_kinds):
     schema = view.schema
     parts = []
     for p in projections:
         if p == "operated":
-            links = identity_links(view, DEFAULT_LINKS, max_share=max_share)
+            links = _operated(view, max_share)
             parts.append((links["identifier"], links["member"], links["weight"].to_numpy(), None))
         elif p == "money":
             kinds = list(money_kinds) if money_kinds is not None else list(schema.money_edges)
             m = _money(view, kinds)
             parts.append((m["a"], m["b"], None, m["amount"].to_numpy(dtype="float64")))
         elif p == "supply":
-            e = view.all_edges(["supplied"])
+            e = _supply(view)
             parts.append((e["source"], e["target"], np.ones(len(e)), None))
         elif p == "cases":
             victims = {k for k, nk in schema.nodes.items() if nk.segment == "victim"}
@@ -176,9 +256,132 @@ def _leiden(n, u, v, w, resolution, seed, n_iterations):
     return np.asarray(part.membership, dtype="int64")
 
 
+def _partition(n, u, v, w, min_split, resolution, seed, n_iterations):
+    """Community label per node (-1: no link): small components whole, larger ones split by Leiden."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    _, comp = connected_components(csr_matrix((np.ones(len(u)), (u, v)), shape=(n, n)), directed=False)
+    touched = np.zeros(n, bool)
+    touched[u] = touched[v] = True
+    label = comp.astype("int64")
+    csize = np.bincount(comp, minlength=1)
+    big_node = touched & (csize[comp] >= min_split)
+    if big_node.any():
+        nodes = np.flatnonzero(big_node)
+        local = np.full(n, -1, "int64")
+        local[nodes] = np.arange(len(nodes))
+        sel = big_node[u]
+        memb = _leiden(len(nodes), local[u[sel]], local[v[sel]], w[sel], resolution, seed, n_iterations)
+        label[nodes] = comp.max() + 1 + memb
+    label[~touched] = -1
+    return label
+
+
+def _refine(label, u, v, w, min_split, resolution, seed, n_iterations):
+    """Split each community of at least ``min_split`` nodes by Leiden on its own links (local modularity)."""
+    fine = label.copy()
+    inside = (label[u] == label[v]) & (label[u] >= 0)
+    size = np.bincount(label[label >= 0])
+    big = inside & (size[np.maximum(label[u], 0)] >= min_split)
+    if not big.any():
+        return fine
+    eu, ev, ew = u[big], v[big], w[big]
+    order = np.argsort(label[eu], kind="stable")
+    eu, ev, ew = eu[order], ev[order], ew[order]
+    cut = np.flatnonzero(np.diff(label[eu])) + 1
+    nxt = int(label.max()) + 1
+    for su, sv, sw in zip(np.split(eu, cut), np.split(ev, cut), np.split(ew, cut)):
+        nodes, inv = np.unique(np.concatenate([su, sv]), return_inverse=True)
+        memb = _leiden(len(nodes), inv[:len(su)], inv[len(su):], sw, resolution, seed, n_iterations)
+        fine[nodes] = nxt + memb
+        nxt += int(memb.max()) + 1
+    return fine
+
+
+def _spread(label, u, v, w, n, min_links=1):
+    """Per node: share of its link weight going to its largest community, to its second-largest
+    (counted only when it holds ``min_links`` links or more), and the largest community."""
+    node = np.concatenate([u, v])
+    other = np.concatenate([label[v], label[u]])
+    ww = np.concatenate([w, w])
+    k = np.bincount(node, weights=ww, minlength=n)
+    m = other >= 0
+    L = int(label.max()) + 2
+    key, inv = np.unique(node[m] * L + other[m], return_inverse=True)
+    kw = np.bincount(inv, weights=ww[m])
+    cnt = np.bincount(inv)
+    kn, kc = key // L, key % L
+    order = np.lexsort((kc, -kw, kn))                   # per node: heaviest community first
+    kn, kc, kw, cnt = kn[order], kc[order], kw[order], cnt[order]
+    first = np.r_[True, kn[1:] != kn[:-1]]
+    rank = np.arange(len(kn)) - np.maximum.accumulate(np.where(first, np.arange(len(kn)), 0))
+    top, second, best = np.zeros(n), np.zeros(n), np.full(n, -1, "int64")
+    safe = np.where(k > 0, k, 1.0)
+    r0, r1 = rank == 0, rank == 1
+    top[kn[r0]] = kw[r0] / safe[kn[r0]]
+    best[kn[r0]] = kc[r0]
+    r1 &= cnt >= min_links
+    second[kn[r1]] = kw[r1] / safe[kn[r1]]
+    return top, second, best
+
+
+def _brokers(fine, u, v, w, n, share, min_links=2, separate=0.05):
+    """Nodes linking (with ``min_links`` links and ``share`` of their weight at least) two
+    communities that are otherwise separate: the weight between them, not counting the
+    links of such candidates, is under ``separate`` of the smaller one's strength."""
+    top, second, best = _spread(fine, u, v, w, n, min_links=min_links)
+    cand = np.flatnonzero(second >= share)
+    out = np.zeros(n, bool)
+    if not len(cand):
+        return out
+    # each candidate's two heaviest communities (with at least min_links links)
+    node = np.concatenate([u, v])
+    other = np.concatenate([fine[v], fine[u]])
+    ww = np.concatenate([w, w])
+    m = np.isin(node, cand)
+    per = pd.DataFrame({"x": node[m], "c": other[m], "w": ww[m]}).groupby(["x", "c"])["w"].agg(["sum", "size"])
+    per = per[per["size"] >= min_links].reset_index().sort_values(["x", "sum", "c"], ascending=[True, False, True])
+    per = per.groupby("x").head(2)
+    # weight between communities and each community's strength
+    cu, cv = fine[u], fine[v]
+    strength = pd.Series(np.r_[w, w]).groupby(np.r_[cu, cv]).sum()
+    x_ = cu != cv
+    a, b = np.minimum(cu[x_], cv[x_]), np.maximum(cu[x_], cv[x_])
+    between = pd.Series(w[x_]).groupby([a, b]).sum().to_dict() if x_.any() else {}
+    # each candidate's own links between communities
+    is_cand = np.zeros(n, bool)
+    is_cand[cand] = True
+    ce = np.flatnonzero(x_ & (is_cand[u] | is_cand[v]))
+    lo, hi = np.minimum(cu, cv), np.maximum(cu, cv)
+    own = {}
+    for end in (u, v):
+        sel = ce[is_cand[end[ce]]]
+        for x, i in zip(end[sel].tolist(), sel.tolist()):
+            own.setdefault(x, []).append(i)
+    # greedily, most spread first: a candidate is a broker when the two communities it links are
+    # separate once its own links and those of the brokers already found are set aside
+    tops = {x: tuple(g["c"].tolist()) for x, g in per.groupby("x", sort=False) if len(g) == 2}
+    xs = np.array(sorted(tops), dtype="int64")
+    removed = set()
+    for x in xs[np.lexsort((xs, -second[xs]))].tolist():
+        c1, c2 = tops[x]
+        key = (min(c1, c2), max(c1, c2))
+        mine = [i for i in own.get(x, ()) if i not in removed]
+        direct = between.get(key, 0.0) - sum(w[i] for i in mine if (lo[i], hi[i]) == key)
+        if direct < separate * min(strength.get(c1, 0.0), strength.get(c2, 0.0)):
+            out[x] = True
+            for i in mine:
+                removed.add(i)
+                k2 = (int(lo[i]), int(hi[i]))
+                between[k2] = between.get(k2, 0.0) - w[i]
+    return out
+
+
 def rings(view, projections=PROJECTIONS, resolution: float = 1.0, seed: int = 42, min_size: int = 3,
           max_share: int | None = 50, max_degree: int | None = 200,
-          money_kinds=None, n_iterations: int = -1, min_split: int = 12) -> Rings:
+          money_kinds=None, n_iterations: int = -1, min_split: int = 12,
+          broker_share: float | None = 0.2) -> Rings:
     """Detect rings: communities of the weighted chain projection (see the module docstring).
 
     Parameters
@@ -198,6 +401,9 @@ def rings(view, projections=PROJECTIONS, resolution: float = 1.0, seed: int = 42
     min_split : int
         Connected components of fewer entities are one community as they are;
         larger ones are split by Leiden.
+    broker_share : float or None
+        Smallest share of its link weight an entity must send to a second, otherwise
+        separate community to be a broker (see the module docstring); None: no broker step.
     """
     parts = _projection_parts(view, list(projections), max_share, money_kinds)
     names, codes = _codes(parts)
@@ -211,24 +417,22 @@ def rings(view, projections=PROJECTIONS, resolution: float = 1.0, seed: int = 42
             hubs = pd.DataFrame({"entity": names[hub].astype(str), "degree": deg[hub]})
             keep = ~hub[u] & ~hub[v]
             u, v, w = u[keep], v[keep], w[keep]
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    _, comp = connected_components(csr_matrix((np.ones(len(u)), (u, v)), shape=(n, n)), directed=False)
-    touched = np.zeros(n, bool)
-    touched[u] = touched[v] = True
-    label = comp.astype("int64")
-    # components too small to hold a ring stay whole; the rest are split in one Leiden run
-    csize = np.bincount(comp, minlength=1)
-    big_node = touched & (csize[comp] >= max(min_size, min_split))
-    if big_node.any():
-        nodes = np.flatnonzero(big_node)
-        local = np.full(n, -1, "int64")
-        local[nodes] = np.arange(len(nodes))
-        sel = big_node[u]
-        memb = _leiden(len(nodes), local[u[sel]], local[v[sel]], w[sel], resolution, seed, n_iterations)
-        label[nodes] = comp.max() + 1 + memb
-    label[~touched] = -1
+    label = _partition(n, u, v, w, max(min_size, min_split), resolution, seed, n_iterations)
+    broker = np.zeros(n, bool)
+    if broker_share is not None and len(u):
+        # brokers: entities whose links spread over several communities once each community is
+        # looked at on its own (suppliers, shared settlement and exit accounts serving several groups)
+        fine = _refine(label, u, v, w, max(min_size, min_split), resolution, seed, n_iterations)
+        broker = _brokers(fine, u, v, w, n, broker_share)
+        if broker.any():
+            keep = ~broker[u] & ~broker[v]
+            label = _partition(n, u[keep], v[keep], w[keep], max(min_size, min_split), resolution, seed, n_iterations)
+            # a broker whose links mostly go into one community of the result belongs to it
+            top, second, best = _spread(np.where(broker, -1, label), u, v, w, n)
+            join = broker & (second < broker_share) & (best >= 0)
+            label[join] = best[join]
+            broker &= ~join
+            label[broker] = -1
     # number communities: size descending, then smallest member (codes follow sorted ids)
     ok = label >= 0
     uniq, inv, size = np.unique(label[ok], return_inverse=True, return_counts=True)
@@ -264,7 +468,24 @@ def rings(view, projections=PROJECTIONS, resolution: float = 1.0, seed: int = 42
         rows.append((len(rows) + 1, len(mem), len(cases), cases, mem))
     ring_df = pd.DataFrame(rows, columns=["ring", "size", "n_cases", "cases", "members"])
     ring_df["ring"] = ring_df["ring"].astype("int64")
-    return Rings(members=members, rings=ring_df, hubs=hubs, names=names, community=community, u=u, v=v, w=w)
+    # brokers: left out of every ring; listed with the rings their links reach
+    bi = np.flatnonzero(broker)
+    bcols = ["entity", "kind", "n_rings", "rings", "strength"]
+    if len(bi):
+        node = np.concatenate([u, v])
+        other = np.concatenate([community[v], community[u]])
+        m = broker[node] & (other > 0)
+        touch = pd.DataFrame({"x": node[m], "r": other[m]}).drop_duplicates().sort_values(["x", "r"])
+        rs = touch.groupby("x")["r"].agg(lambda s: tuple(int(x) for x in s))
+        bent = names[bi].astype(str)
+        br = [rs.get(i, ()) for i in bi.tolist()]
+        brokers = pd.DataFrame({"entity": bent, "kind": _kind_of(pd.Series(bent, dtype="str")).to_numpy(),
+                                "n_rings": [len(x) for x in br], "rings": br, "strength": strength[bi]})
+        brokers = brokers.sort_values(["n_rings", "entity"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    else:
+        brokers = pd.DataFrame(columns=bcols)
+    return Rings(members=members, rings=ring_df, hubs=hubs, brokers=brokers, names=names, community=community,
+                 u=u, v=v, w=w)
 
 
 def ring_centrality(view, result: Rings | None = None, min_rings: int = 2, **ring_args) -> pd.DataFrame:

@@ -75,3 +75,42 @@ def test_broker_and_dealer():
     assert list(d["entity"]) == ["im_account:dealer"]
     assert d.iloc[0]["rings"] == (1, 2) and d.iloc[0]["items"] == ("bank_account:a0", "bank_account:b0")
     assert len(d.iloc[0]["edge_ids"]) == 2
+
+
+def test_custody_and_brokers_keep_rings_apart():
+    """A farmer's identity on cards sold to two rings, and a settlement account both rings pay,
+    do not merge the rings; the shared account is a broker or joins neither ring's core."""
+    e = []
+    nid = iter(range(1, 10_000))
+
+    def add(kind, s, t, when=None, amount=np.nan, last=None):
+        e.append((next(nid), kind, s, t, T0 + when if when is not None else pd.NaT, amount,
+                  T0 + last if last is not None else pd.NaT))
+
+    for r in ("a", "b"):
+        acc = [f"bank_account:{r}{i}" for i in range(8)]
+        for k in range(2):
+            add("paid_to", f"case:{r.upper()}{k}", acc[k], 0 * H, 10_000.0)
+        for i in range(8):
+            for j in range(i + 1, min(i + 4, 8)):
+                add("transfer", acc[i], acc[j], (i + 1) * H, 3000.0)
+            add("logged_in_from", acc[i], f"device:{r}", last=10 * H)        # the ring's own device, after the sale
+            add("holds", "person:farmer", acc[i])                              # holder of record: the farmer
+            add("logged_in_from", acc[i], "device:farm", last=-100 * H)       # farmer opened the card
+            add("supplied", "im_account:dealer", acc[i], -50 * H)
+        add("supplied", "im_account:dealer", f"im_account:buyer_{r}", -50 * H)
+        for i in (6, 7):
+            add("transfer", acc[i], "payment_account:settle", 20 * H, 5000.0)
+    edges = pd.DataFrame(e, columns=["id", "kind", "source", "target", "time", "amount", "last_seen"])
+    edges["time"] = pd.to_datetime(edges["time"], utc=True)
+    ids = sorted(set(edges["source"]) | set(edges["target"]))
+    v = MemoryView(pd.DataFrame({"id": ids, "kind": [i.partition(":")[0] for i in ids]}), edges)
+    r = rings(v)
+    ring = r.ring_of([f"bank_account:a{i}" for i in range(8)] + [f"bank_account:b{i}" for i in range(8)])
+    assert ring.iloc[:8].nunique() == 1 and ring.iloc[8:].nunique() == 1
+    assert ring.iloc[0] != ring.iloc[8] and ring.iloc[0] > 0 and ring.iloc[8] > 0
+    assert r.ring_of(["person:farmer"]).iloc[0] not in (ring.iloc[0], ring.iloc[8]) or \
+        r.ring_of(["person:farmer"]).iloc[0] == 0
+    merged = rings(v, broker_share=None)
+    assert set(r.brokers.columns) >= {"entity", "n_rings", "rings"}
+    assert len(merged.members) >= len(r.members) - 2
