@@ -12,18 +12,12 @@ Commands: ``chaingraph neo4j push`` and ``chaingraph neo4j export``.
 
 from __future__ import annotations
 
-import importlib
+from .export import export_csv
+from .push import PushReport, push  # binds ``push`` to the function, not the module of that name
+from .runner import Runner, connect
+from .view import Neo4jView
 
 __all__ = ["Neo4jView", "push", "PushReport", "export_csv", "Runner", "connect"]
-
-_WHERE = {"Neo4jView": "view", "push": "push", "PushReport": "push", "export_csv": "export",
-          "Runner": "runner", "connect": "runner"}
-
-
-def __getattr__(name):  # the driver and pandas are imported only when used
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(name)
 
 
 def add_commands(sub) -> None:

@@ -193,4 +193,4 @@ def connect(uri_or_driver=None, **kw) -> Runner:
     """A :class:`Runner` (or the one given) for ``uri_or_driver``."""
     if isinstance(uri_or_driver, Runner):
         return uri_or_driver
-    return Runner(uri_or_driver, **kw)
+    return Runner(uri_or_driver, **{k: v for k, v in kw.items() if v is not None})

@@ -64,9 +64,11 @@ class Neo4jView:
     """
 
     def __init__(self, uri_or_driver=None, database: str | None = None, *, schema: Schema | None = None,
-                 user: str | None = None, password: str | None = None, record: list | None = None):
+                 user: str | None = None, password: str | None = None, record: list | None = None,
+                 max_retry_time: float = 30.0):
         self.schema = schema or load_schema()
-        self.runner = connect(uri_or_driver, user=user, password=password, database=database, record=record)
+        self.runner = connect(uri_or_driver, user=user, password=password, database=database, record=record,
+                              max_retry_time=max_retry_time)
         self.cypher = Cypher(self.schema)
         self._dtypes_n = {c: _dtype(t) for c, t in self.cypher.node_columns.items()}
         self._dtypes_e = {c: _dtype(t) for c, t in self.cypher.edge_columns.items()}
