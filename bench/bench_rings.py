@@ -5,7 +5,11 @@ Usage: python bench/bench_rings.py [N ...]   (default 1000000)
 The graph is built directly with numpy (no files): rings of ~8 accounts moving
 money among themselves, friends' groups paying each other, customers paying
 shops, payroll accounts paying employees, and devices shared within rings.
-Reports build time, rings time, centrality time, peak resident memory.
+Reports build time, rings time, centrality time (wall and CPU seconds: the machine
+may be shared), peak resident memory, and the same community detection done with
+plain networkx (``louvain_communities`` with a seed, on the very projection the
+rings ran on, graph build included) with the ratio; ``--no-networkx`` skips it,
+``--networkx-max N`` skips it above N transfers (default 2000000).
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run(n: int) -> dict:
+def run(n: int, with_nx: bool = True) -> dict:
     from chaingraph.rings import ring_centrality, rings
     from chaingraph.view import MemoryView
 
@@ -82,19 +86,43 @@ def run(n: int) -> dict:
     t = time.perf_counter()
     view = MemoryView(nodes, edges)
     t_view = time.perf_counter() - t
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     r = rings(view, projections=("operated", "money"))
-    t_rings = time.perf_counter() - t
-    t = time.perf_counter()
-    c = ring_centrality(view, r)
-    t_cent = time.perf_counter() - t
-    return {"transfers": int((edges["kind"] == "transfer").sum()), "nodes": len(nodes), "planted_rings": n_rings_planted,
-            "rings_found": len(r.rings) if len(r.rings) else int(r.members["ring"].max() or 0),
-            "hubs": len(r.hubs), "brokers": len(c), "generate_s": round(t_gen, 1), "view_s": round(t_view, 1),
-            "rings_s": round(t_rings, 1), "centrality_s": round(t_cent, 1),
-            "rings_plus_centrality_s": round(t_rings + t_cent, 1), "peak_rss_mb": round(peak_mb())}
+    t_rings, c_rings = time.perf_counter() - t, time.process_time() - c
+    t, c = time.perf_counter(), time.process_time()
+    cent = ring_centrality(view, r)
+    t_cent, c_cent = time.perf_counter() - t, time.process_time() - c
+    out = {"transfers": int((edges["kind"] == "transfer").sum()), "nodes": len(nodes), "planted_rings": n_rings_planted,
+           "rings_found": len(r.rings), "hubs": len(r.hubs), "brokers": len(r.brokers), "central": len(cent),
+           "generate_s": round(t_gen, 1), "view_s": round(t_view, 1),
+           "rings_s": round(t_rings, 1), "centrality_s": round(t_cent, 1),
+           "rings_plus_centrality_s": round(t_rings + t_cent, 1),
+           "rings_plus_centrality_cpu_s": round(c_rings + c_cent, 1), "peak_rss_mb": round(peak_mb())}
+    if with_nx:
+        import networkx as nx
+
+        u, v, w = r.u, r.v, r.w
+        del view, edges, nodes
+        t, c = time.perf_counter(), time.process_time()
+        g = nx.Graph()
+        g.add_weighted_edges_from(zip(u.tolist(), v.tolist(), w.tolist()))
+        comms = nx.community.louvain_communities(g, weight="weight", seed=42)
+        t_nx, c_nx = time.perf_counter() - t, time.process_time() - c
+        out.update({"networkx_louvain_s": round(t_nx, 1), "networkx_louvain_cpu_s": round(c_nx, 1),
+                    "networkx_communities": sum(1 for x in comms if len(x) >= 3),
+                    "ratio_cpu_networkx_over_chaingraph": round(c_nx / max(c_rings + c_cent, 1e-9), 1),
+                    "peak_rss_mb_with_networkx": round(peak_mb())})
+    return out
 
 
 if __name__ == "__main__":
-    for arg in sys.argv[1:] or ["1000000"]:
-        print(run(int(float(arg))), flush=True)
+    args = sys.argv[1:]
+    no_nx = "--no-networkx" in args
+    nx_max = 2_000_000
+    if "--networkx-max" in args:
+        nx_max = int(float(args[args.index("--networkx-max") + 1]))
+        args.remove(args[args.index("--networkx-max") + 1])
+    sizes = [a for a in args if not a.startswith("--")] or ["1000000"]
+    for arg in sizes:
+        n = int(float(arg))
+        print(run(n, with_nx=not no_nx and n <= nx_max), flush=True)

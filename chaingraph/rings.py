@@ -193,6 +193,93 @@ def _projection_parts(view, projections, max_share, money_kinds):
     return parts
 
 
+def _fast_view(view):
+    """The edge table and per-edge node positions of an in-memory view, when every edge end is a node."""
+    e, src, dst = getattr(view, "_edges", None), getattr(view, "_src", None), getattr(view, "_dst", None)
+    ids = getattr(view, "_node_ids", None)
+    if e is None or src is None or dst is None or ids is None or len(src) != len(e):
+        return None
+    if len(src) and (src.min() < 0 or dst.min() < 0):
+        return None
+    return e, src, dst, ids
+
+
+def _ns(col: pd.Series, rows) -> np.ndarray:
+    """Times of some rows of a column as int64 ns (NaT: int64 min), without Python objects."""
+    x = col.iloc[rows]
+    if not (pd.api.types.is_datetime64_any_dtype(x.dtype)):
+        x = pd.to_datetime(x, utc=True, errors="coerce")
+    if getattr(x.dt, "tz", None) is not None:
+        x = x.dt.tz_convert("UTC").dt.tz_localize(None)
+    return x.to_numpy("datetime64[ns]").view("int64")
+
+
+def _code_parts(view, projections, max_share, money_kinds, fast):
+    """Like :func:`_projection_parts` on integer node codes (positions in the view's node table)."""
+    e, src, dst, ids = fast
+    n = len(ids)
+    schema = view.schema
+    kind = e["kind"]
+    kind = kind.astype("category") if not isinstance(kind.dtype, pd.CategoricalDtype) else kind
+    kcodes = kind.cat.codes.to_numpy()
+    kcats = list(kind.cat.categories)
+
+    def rows(kinds):
+        want = [i for i, k in enumerate(kcats) if k in set(kinds)]
+        return np.flatnonzero(np.isin(kcodes, want)) if want else np.zeros(0, "int64")
+
+    nat = np.iinfo(np.int64).min
+    parts = []
+    for p in projections:
+        if p == "operated":
+            ident, memb, last = [], [], []
+            for k, end in DEFAULT_LINKS.items():
+                r = rows([k])
+                ident.append((src if end == "source" else dst)[r])
+                memb.append((dst if end == "source" else src)[r])
+                t = np.full(len(r), nat, "int64")
+                for col in ("first_seen", "time", "last_seen"):   # the latest known wins
+                    if col in e:
+                        x = _ns(e[col], r)
+                        t = np.where(x != nat, x, t)
+                last.append(t)
+            a, b, t = np.concatenate(ident), np.concatenate(memb), np.concatenate(last)
+            if "supplied" in schema.edges:
+                r = rows(["supplied"])
+                if len(r):
+                    sold = np.full(n, nat, "int64")
+                    np.maximum.at(sold, dst[r], _ns(e["time"], r) if "time" in e else np.zeros(len(r), "int64"))
+                    was = np.zeros(n, bool)
+                    was[dst[r]] = True
+                    ok = ~was[b] | ((t != nat) & (sold[b] != nat) & (t > sold[b]))
+                    a, b = a[ok], b[ok]
+            pair = np.unique(a * n + b)
+            deg = np.bincount(pair // n, minlength=n)
+            d = deg[a]
+            ok = d <= max_share if max_share is not None else np.ones(len(a), bool)
+            parts.append((a[ok], b[ok], share_weight(d[ok]) if ok.any() else np.zeros(0), None))
+        elif p == "money":
+            kinds = list(money_kinds) if money_kinds is not None else list(schema.money_edges)
+            r = rows(kinds)
+            amount = pd.to_numeric(e["amount"].to_numpy()[r], errors="coerce") if "amount" in e else np.full(len(r), np.nan)
+            parts.append((src[r], dst[r], None, np.asarray(amount, "float64")))
+        else:  # small projections: the id path, mapped onto the codes
+            (pa, pb, pw, pm), = _projection_parts(view, [p], max_share, money_kinds)
+            look = pd.Index(ids)
+            ca = look.get_indexer(pd.Index(np.asarray(pa, dtype=object)))
+            cb = look.get_indexer(pd.Index(np.asarray(pb, dtype=object)))
+            ok = (ca >= 0) & (cb >= 0)
+            parts.append((ca[ok], cb[ok], pw[ok] if pw is not None else None, pm[ok] if pm is not None else None))
+    # number nodes in sorted id order so the answer does not depend on the view's row order
+    idx = pd.Index(ids)
+    if idx.is_monotonic_increasing:
+        return np.asarray(ids, dtype=object), [x for a, b, _, _ in parts for x in (a, b)], parts
+    order = np.argsort(np.asarray(ids, dtype=object), kind="stable")
+    rank = np.empty(n, "int64")
+    rank[order] = np.arange(n)
+    return np.asarray(ids, dtype=object)[order], [rank[x] for a, b, _, _ in parts for x in (a, b)], parts
+
+
 def _codes(parts):
     """Shared integer codes for every end, numbered in sorted id order."""
     ends = [s for a, b, _, _ in parts for s in (a, b)]
@@ -405,8 +492,21 @@ def rings(view, projections=PROJECTIONS, resolution: float = 1.0, seed: int = 42
         Smallest share of its link weight an entity must send to a second, otherwise
         separate community to be a broker (see the module docstring); None: no broker step.
     """
-    parts = _projection_parts(view, list(projections), max_share, money_kinds)
-    names, codes = _codes(parts)
+    fast = _fast_view(view)
+    if fast is not None:
+        names, codes, parts = _code_parts(view, list(projections), max_share, money_kinds, fast)
+        node_kind = None
+        if "kind" in view._nodes:
+            kk = view._nodes["kind"]
+            kk = kk.astype("category") if not isinstance(kk.dtype, pd.CategoricalDtype) else kk
+            node_kind = (kk.cat.codes.to_numpy(), np.asarray(kk.cat.categories, dtype=object))
+            if not pd.Index(fast[3]).is_monotonic_increasing:
+                order = np.argsort(np.asarray(fast[3], dtype=object), kind="stable")
+                node_kind = (node_kind[0][order], node_kind[1])
+    else:
+        parts = _projection_parts(view, list(projections), max_share, money_kinds)
+        names, codes = _codes(parts)
+        node_kind = None
     n = len(names)
     u, v, w = _aggregate(parts, codes, n)
     hubs = pd.DataFrame({"entity": pd.Series([], dtype="str"), "degree": pd.Series([], dtype="int64")})
@@ -451,7 +551,9 @@ def rings(view, projections=PROJECTIONS, resolution: float = 1.0, seed: int = 42
     idx = np.flatnonzero(community > 0)
     idx = idx[np.lexsort((idx, community[idx]))]
     ent = names[idx].astype(str)
-    members = pd.DataFrame({"entity": ent, "kind": _kind_of(pd.Series(ent, dtype="str")).to_numpy(),
+    kind_col = node_kind[1][node_kind[0][idx]] if node_kind is not None else \
+        _kind_of(pd.Series(ent, dtype="str")).to_numpy()
+    members = pd.DataFrame({"entity": ent, "kind": kind_col,
                             "ring": community[idx], "strength": strength[idx],
                             "internal_share": np.divide(inside[idx], strength[idx], out=np.zeros(len(idx)),
                                                         where=strength[idx] > 0)})
