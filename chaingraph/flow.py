@@ -157,6 +157,12 @@ class FlowResult:
         if self.view is not None:
             missing = sorted(set(self.start) - set(nodes["id"]))
             nodes = pd.concat([nodes, self.view.nodes(missing)], ignore_index=True) if missing else nodes
+            # the link from a start that is not an account (a case) to the accounts it paid
+            if missing:
+                links = self.view.edges(missing, "out")
+                links = links[links["target"].isin(set(nodes["id"])) & ~links["id"].isin(edges["id"])]
+                if len(links):
+                    edges = pd.concat([edges, links], ignore_index=True)
         return to_subgraph(nodes, edges)
 
 

@@ -323,7 +323,7 @@ def _load_roles(view):
     df = getattr(df, "df", df)
     if not isinstance(df, pd.DataFrame) or "role" not in df:
         return {}
-    idcol = "id" if "id" in df else ("node" if "node" in df else None)
+    idcol = next((c for c in ("entity", "id", "node") if c in df), None)
     if idcol is None:
         return {}
     rule = df["rule"] if "rule" in df else pd.Series("", index=df.index)
@@ -593,7 +593,7 @@ def _evidence(view, g: _Graph, df: pd.DataFrame, paths_of: dict, start_ids, per_
                              "target_kind": g.kind_of(g.dst[i]), "target_key": g.dst[i].partition(":")[2],
                              "time": pd.Timestamp(int(g.time[i]), tz="UTC") if g.time[i] != g.nat else pd.NaT,
                              "amount": g.amount[i]})
-    ev = pd.DataFrame(rows, columns=EVIDENCE_COLUMNS[:12] + ["_eid"])
+    ev = pd.DataFrame(rows, columns=EVIDENCE_COLUMNS[:EVIDENCE_COLUMNS.index("amount") + 1] + ["_eid"])
     if not len(ev):
         return pd.DataFrame(columns=EVIDENCE_COLUMNS)
     prov = view.evidence(list(dict.fromkeys(int(x) for x in ev["_eid"])))

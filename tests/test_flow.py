@@ -257,3 +257,18 @@ def test_fifo_backward_replays_in_reversed_time():
     assert flows(r) == {("M", "N"): 600.0, ("A1", "M"): 600.0}
     r = flow(view(e), "bank_account:R", direction="backward")
     assert flows(r) == {("M", "R"): 400.0, ("A2", "M"): 400.0}
+
+
+def test_flow_subgraph_links_a_case_to_the_accounts_it_paid():
+    from chaingraph.view import MemoryView
+
+    nodes = pd.DataFrame({"id": ["case:C1", "bank_account:A", "bank_account:B"],
+                          "kind": ["case", "bank_account", "bank_account"], "key": ["C1", "A", "B"],
+                          "label": ["C1", "A", "B"]})
+    t0 = pd.Timestamp("2024-01-01 00:00", tz="UTC")
+    edges = pd.DataFrame({"id": [1, 2], "kind": ["paid_to", "transfer"],
+                          "source": ["case:C1", "bank_account:A"], "target": ["bank_account:A", "bank_account:B"],
+                          "time": [t0, t0 + pd.Timedelta("10min")], "amount": [100.0, 100.0],
+                          "seen_by": ["", "source"]})
+    g = flow(MemoryView(nodes, edges), "case:C1").subgraph()
+    assert g.has_edge("case:C1", "bank_account:A") and g.has_edge("bank_account:A", "bank_account:B")

@@ -187,6 +187,8 @@ def test_evidence_paths_have_file_and_row(ll):
     first = b1[b1["path_no"] == 1].sort_values("step")
     assert list(first["edge"]) == ["paid_to", "transfer"]
     assert first["file"].eq("流水.csv").all() and first["row"].notna().all()
+    # each money step carries its amount (it was dropped once)
+    assert first[first["edge"] == "transfer"]["amount"].notna().all()
 
 
 def test_from_a_start_keeps_its_cases(view):
