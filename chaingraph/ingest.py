@@ -95,6 +95,7 @@ class _Applier:
         required = {c for g in mapping.required for c in g}
         self.required = mapping.required
         self.optional = [c for c in mapping.columns if c not in required]
+        self._id_strings: dict[str, str] = {}  # every node id made so far, shared by all its rows
 
     def _raw_columns(self, rows: pd.DataFrame) -> dict[str, pd.Series]:
         raw = {col: rows[h].astype("str") for col, h in self.found.items()}
@@ -122,11 +123,13 @@ class _Applier:
         clean, errors, flags = {}, {}, {}
         for col, s in raw.items():
             if col in self.codes:
-                norm = s.map(_norm_code)
-                codes = norm.map(self.codes[col])
-                bad = codes.isna() & (norm != "")
-                clean[col] = codes
-                errors[col] = pd.Series(np.where(bad, "unknown value; expected one of: " + ", ".join(sorted({r for rs in self.m.values[col].values() for r in rs})), None), index=s.index, dtype=object)
+                k, uniq = pd.factorize(s, use_na_sentinel=True)
+                norm = [_norm_code(u) for u in uniq]
+                mapped = np.array([self.codes[col].get(u) for u in norm] + [None], dtype=object)
+                bad = np.array([m is None and u != "" for m, u in zip(mapped, norm)] + [False])
+                clean[col] = pd.Series(mapped[k], index=s.index, dtype=object)
+                why = "unknown value; expected one of: " + ", ".join(sorted({r for rs in self.m.values[col].values() for r in rs}))
+                errors[col] = pd.Series(np.where(bad[k], why, None), index=s.index, dtype=object)
                 flags[col] = None
                 continue
             v, e, f = self.types[col].clean_series(s)
@@ -183,15 +186,13 @@ class _Applier:
             if bad.any():
                 rej.append(pd.DataFrame({"row": rownum[bad], "column": col, "raw": raw[col].to_numpy()[bad], "reason": e.to_numpy()[bad], "action": "cell dropped"}))
                 clean[col] = clean[col].where(~pd.Series(bad, index=clean[col].index), None)
-        okser = pd.Series(ok, index=rows.index)
         ids = {}
         for alias, spec in self.m.nodes.items():
             key = clean.get(spec.key)
             if key is not None:
-                prefix = spec.kind + ":"
-                ok_key = (okser & key.notna()).to_numpy()
-                ids[alias] = pd.Series([prefix + str(k) if o else None for k, o in zip(key.to_numpy(), ok_key)],
-                                       index=key.index, dtype=object)
+                k, uniq = pd.factorize(key, use_na_sentinel=True)
+                k = np.where(ok, k, -1)
+                ids[alias] = pd.Series(self._ids(spec.kind, uniq)[k], index=key.index, dtype=object)
         # a node is recorded on a row when an edge of that row uses it, or when it is
         # a statement's own side or used by no edge at all (so a fee-only statement
         # still shows its account)
@@ -233,7 +234,8 @@ class _Applier:
             if not mask.any():
                 continue
             key = clean[spec.key]
-            df = pd.DataFrame({"id": nid[mask], "kind": spec.kind, "key": key[mask].map(str)})
+            k = key[mask]
+            df = pd.DataFrame({"id": nid[mask], "kind": spec.kind, "key": k if k.dtype == object else k.map(str)})
             f = flags.get(spec.key)
             df["flags"] = f[mask] if f is not None else None
             for prop, col in spec.properties.items():
@@ -245,6 +247,14 @@ class _Applier:
         rejects = pd.concat([r for r in rej if len(r)], ignore_index=True) if any(len(r) for r in rej) else None
         return nodes, edges, rejects, rownum[ok]
 
+    def _ids(self, kind: str, keys) -> np.ndarray:
+        """Node ids ``kind:key`` of distinct keys (one shared string per id), a last slot None."""
+        out = np.empty(len(keys) + 1, dtype=object)
+        seen = self._id_strings
+        prefix = kind + ":"
+        out[:-1] = [seen.setdefault(i, i) for i in (prefix + str(k) for k in keys)]
+        return out
+
     @staticmethod
     def _cond(cond, clean) -> pd.Series:
         v = clean.get(cond.column)
@@ -253,37 +263,60 @@ class _Applier:
             return pd.Series(bool(cond.empty), index=any_index)
         if cond.empty is not None:
             return v.isna() if cond.empty else v.notna()
+        # the test on each distinct value
+        k, uniq = pd.factorize(v, use_na_sentinel=True)
+        text = pd.Series(uniq, dtype=object).astype("str")
         if cond.equals is not None:
-            return (v.astype("str") == cond.equals) & v.notna()
-        with warnings.catch_warnings():  # groups in a user's pattern are fine here
-            warnings.simplefilter("ignore", UserWarning)
-            return v.astype("str").str.contains(cond.matches, regex=True) & v.notna()
+            hit = (text == cond.equals).to_numpy()
+        else:
+            with warnings.catch_warnings():  # groups in a user's pattern are fine here
+                warnings.simplefilter("ignore", UserWarning)
+                hit = text.str.contains(cond.matches, regex=True).to_numpy(dtype=bool, na_value=False)
+        return pd.Series(np.append(hit, False)[k], index=v.index)
 
 
 # ---------------------------------------------------------------------------
 # merging observations into nodes and edges
+#
+# Everything here works on integer codes (node ids, kinds, files factorised once)
+# and numpy arrays: grouping millions of observations on Python strings was the
+# slow part of a load.
 
 def _typed(df: pd.DataFrame, types: dict[str, str], columns: list[str]) -> pd.DataFrame:
-    """Give every column of an observation table its schema dtype."""
-    out = df.reindex(columns=columns)
+    """Give every column of an observation table its schema dtype (absent columns empty)."""
+    n, index = len(df), df.index
+    out = {}
     for c in columns:
         t = types.get(c)
+        col = df[c] if c in df.columns else None
         if t == "time":
-            out[c] = pd.to_datetime(out[c], utc=True).dt.as_unit("ns")
+            if col is None:
+                out[c] = pd.Series(pd.NaT, index=index, dtype="datetime64[ns, UTC]")
+            elif isinstance(col.dtype, pd.DatetimeTZDtype):
+                out[c] = col.dt.tz_convert("UTC").dt.as_unit("ns")
+            else:
+                out[c] = pd.to_datetime(col, utc=True).dt.as_unit("ns")
         elif t == "money":
-            out[c] = pd.to_numeric(out[c]).astype("float64")
-        elif t == "integer" or c in ("row", "spec"):
-            out[c] = pd.to_numeric(out[c]).astype("Int64")
+            out[c] = np.full(n, np.nan) if col is None else col if col.dtype == "float64" else pd.to_numeric(col).astype("float64")
+        elif t == "integer" or c in ("row", "spec", "edge_id"):
+            if col is None:
+                out[c] = pd.Series(pd.NA, index=index, dtype="Int64")
+            else:
+                out[c] = col if col.dtype == "Int64" else pd.to_numeric(col).astype("Int64")
         elif c == "primary":
-            out[c] = out[c].astype("bool")
-        elif c == "edge_id":
-            out[c] = pd.to_numeric(out[c]).astype("Int64")
+            out[c] = np.ones(n, dtype=bool) if col is None else col.astype("bool")  # (as a NaN column would)
+        elif col is None:
+            out[c] = np.full(n, None, dtype=object)
         else:
             # text stays as Python strings (object): converting millions of values to
             # Arrow strings here cost more than the whole cleaning
-            col = out[c].astype(object)
-            out[c] = col.where(col.notna(), None)
-    return out
+            if col.dtype != object:
+                col = col.astype(object)
+            na = col.isna().to_numpy()
+            if na.any():
+                col = col.where(~na, None)
+            out[c] = col
+    return pd.DataFrame(out, index=index)
 
 
 def _prop_types(schema: Schema, which: str) -> dict[str, str]:
@@ -302,34 +335,84 @@ def _resolve(parent: np.ndarray) -> np.ndarray:
         parent = nxt
 
 
-def _transfer_groups(sub: pd.DataFrame, tol: pd.Timedelta) -> pd.Series:
-    """Representative position of each money observation (see module docs).
+def _first_of_groups(keys: dict) -> np.ndarray:
+    """For rows in order, the position of the first row with the same keys (NaN/NaT a value like any)."""
+    gid = pd.DataFrame(keys).groupby(list(keys), sort=False, dropna=False).ngroup().to_numpy()
+    _, first = np.unique(gid, return_index=True)
+    return first[gid]
+
+
+def _first_valid(col: pd.Series, first: np.ndarray, group: np.ndarray) -> pd.Series:
+    """Per group, the first non-missing value of ``col`` (as ``groupby.first()``).
+
+    ``first[g]`` is the first row of group ``g``, ``group[i]`` the group of row ``i``;
+    rows are in order. Only groups whose first row lacks the value are searched.
+    """
+    values = col.iloc[first].reset_index(drop=True)
+    present = col.notna().to_numpy()
+    later = present & ~present[first][group]
+    if later.any():
+        idx = np.flatnonzero(later)
+        g, pick = np.unique(group[idx], return_index=True)
+        values = values.copy()
+        values.iloc[g] = col.iloc[idx[pick]].array
+    return values
+
+
+def _combine_hashes(arrays: list[np.ndarray]) -> np.ndarray:
+    """The row hash of :func:`pandas.util.hash_pandas_object` from its column hashes."""
+    mult = np.uint64(1000003)
+    out = np.zeros_like(arrays[0]) + np.uint64(0x345678)
+    for i, a in enumerate(arrays):
+        inverse_i = len(arrays) - i
+        out ^= a
+        out *= mult
+        mult += np.uint64(82520 + inverse_i + inverse_i)
+    return out + np.uint64(97531)
+
+
+def _text_hash(df: pd.DataFrame) -> np.ndarray:
+    """``hash_pandas_object(df.astype("str"), index=False)`` as int64, each distinct value hashed once."""
+    hashes = []
+    for c in df.columns:
+        codes, uniq = pd.factorize(df[c], use_na_sentinel=False)
+        text = pd.Series(uniq, dtype=object).astype("str").to_numpy(dtype=object)
+        hashes.append(pd.util.hash_array(text)[codes])
+    return _combine_hashes(hashes).view("int64")
+
+
+def _transfer_groups(key: pd.DataFrame, tol: pd.Timedelta) -> np.ndarray:
+    """Representative position of each money observation.
+
+    ``key`` holds ``source``, ``target`` (node codes), ``cents``, ``time``, ``txn``
+    (code, -1 for none), ``end`` (1: from the payer's statement, 2: the payee's,
+    0: neither) and ``pos``, rows in order.
 
     1. exact duplicates (same ends, amount, time, transaction id, statement side);
     2. the same transaction id on both sides;
     3. otherwise one observation from the payer's statement and one from the
        payee's with the same ends and amount, nearest in time within ``tol``.
     """
-    pos = sub["pos"].to_numpy()
+    pos = key["pos"].to_numpy()
     parent = np.arange(pos.max() + 1) if len(pos) else np.arange(0)
-    end = np.where(sub["side"] == sub["source"], "s", np.where(sub["side"] == sub["target"], "t", "-"))
-    cents = (sub["amount"].fillna(-1) * 100).round().astype("int64")
-    key = pd.DataFrame({"source": sub["source"], "target": sub["target"], "cents": cents, "time": sub["time"], "txn": sub["txn_id"], "end": end, "pos": pos})
-    first = key.groupby(["source", "target", "cents", "time", "txn", "end"], dropna=False, sort=False)["pos"].transform("min").to_numpy()
+    first = pos[_first_of_groups({c: key[c] for c in ("source", "target", "cents", "time", "txn", "end")})]
     parent[pos] = first
     reps = key[pos == first]
-    with_txn = reps[reps["txn"].notna()]
+    with_txn = reps[reps["txn"].to_numpy() >= 0]
     if len(with_txn):
-        g = with_txn.groupby(["source", "target", "cents", "txn"], sort=False)["pos"].transform("min").to_numpy()
+        g = with_txn["pos"].to_numpy()[_first_of_groups({c: with_txn[c] for c in ("source", "target", "cents", "txn")})]
         parent[with_txn["pos"].to_numpy()] = g
     parent = _resolve(parent)
     # groups already seen from both ends are complete; pair the rest across ends
-    reps = key[parent[pos] == pos].copy()
-    grp = pd.DataFrame({"s": end == "s", "t": end == "t"}).groupby(parent[pos]).any()
-    grp_ends = np.where(grp["s"], "s", "") + np.where(grp["t"], "t", "")
-    reps["ends"] = pd.Series(grp_ends, index=grp.index).reindex(reps["pos"]).to_numpy()
-    a = reps[(reps["ends"] == "s") & reps["time"].notna()].sort_values("time")
-    b = reps[(reps["ends"] == "t") & reps["time"].notna()].sort_values("time")
+    root = parent[pos]
+    end = key["end"].to_numpy()
+    has_s = np.bincount(root, weights=end == 1, minlength=len(parent)) > 0
+    has_t = np.bincount(root, weights=end == 2, minlength=len(parent)) > 0
+    reps = key[root == pos]
+    rp = reps["pos"].to_numpy()
+    timed = reps["time"].notna().to_numpy()
+    a = reps[has_s[rp] & ~has_t[rp] & timed].sort_values("time")
+    b = reps[has_t[rp] & ~has_s[rp] & timed].sort_values("time")
     if len(a) and len(b):
         b2 = b[["source", "target", "cents", "time", "pos"]].rename(columns={"pos": "pos_b", "time": "time_b"})
         b2["time"] = b2["time_b"]
@@ -343,58 +426,78 @@ def _transfer_groups(sub: pd.DataFrame, tol: pd.Timedelta) -> pd.Series:
         parent[m["pos"].to_numpy()] = lo
         parent[m["pos_b"].to_numpy()] = lo
         parent = _resolve(parent)
-    return pd.Series(parent[pos], index=sub.index)
+    return parent[pos]
 
 
 def derive_edges(obs: pd.DataFrame, schema: Schema, tol: pd.Timedelta = DEFAULT_TOLERANCE):
     """Group edge observations into edges.
 
-    Returns (edges, rep) where ``rep[i]`` is the position of the first
+    Returns (edges, obs) with ``obs["rep"][i]`` the position of the first
     observation of the edge observation ``i`` belongs to.
     """
     obs = obs.reset_index(drop=True)
-    obs["pos"] = np.arange(len(obs))
-    rep = np.arange(len(obs))
-    for kind, ek in schema.edges.items():
-        sub = obs[obs["kind"] == kind]
-        if not len(sub):
+    n = len(obs)
+    pos = np.arange(n)
+    obs["pos"] = pos
+    # node ids and kinds as integer codes, factorised once
+    ends, _ = pd.factorize(np.concatenate([obs[c].to_numpy(dtype=object) for c in ("source", "target", "side")]))
+    src, dst, side = ends[:n], ends[n : 2 * n], ends[2 * n :]
+    end = np.where(side == src, 1, np.where(side == dst, 2, 0))
+    end[side < 0] = 0
+    time = obs["time"]
+    kcode, kinds = pd.factorize(obs["kind"])
+    rep = pos.copy()
+    for ki, kind in enumerate(kinds):
+        ek = schema.edges.get(kind)
+        if ek is None:
             continue
+        idx = np.flatnonzero(kcode == ki)
+        keys = {"source": src[idx], "target": dst[idx]}
         if ek.merge == "key":
-            g = sub.groupby(["source", "target"], sort=False)["pos"].transform("min")
+            g = idx[_first_of_groups(keys)]
         elif ek.merge == "time":
-            g = sub.groupby(["source", "target", "time"], sort=False, dropna=False)["pos"].transform("min")
+            g = idx[_first_of_groups({**keys, "time": time.iloc[idx].to_numpy(dtype="int64", na_value=np.iinfo(np.int64).min)})]
         else:
-            g = _transfer_groups(sub, tol)
-        rep[sub.index.to_numpy()] = g.to_numpy()
+            amount = obs["amount"].to_numpy()[idx]
+            txn, _ = pd.factorize(obs["txn_id"].iloc[idx])
+            key = pd.DataFrame({**keys, "cents": np.round(np.nan_to_num(amount, nan=-1.0) * 100).astype("int64"),
+                                "time": time.iloc[idx].reset_index(drop=True), "txn": txn, "end": end[idx], "pos": idx})
+            g = _transfer_groups(key, tol)
+        rep[idx] = g
     obs["rep"] = rep
+    reps = np.flatnonzero(rep == pos)
+    group = np.full(n, -1)
+    group[reps] = np.arange(len(reps))
+    group = group[rep]
     # a stable id per edge: a hash of its first observation's provenance
-    first = obs.loc[np.unique(rep), ["rep", "kind", "source", "target", "file_id", "sheet", "row", "spec"]]
-    h = pd.util.hash_pandas_object(first.drop(columns="rep").astype("str"), index=False).to_numpy().view("int64")
-    id_of = pd.Series(h, index=first["rep"].to_numpy())
-    obs["edge_id"] = id_of.reindex(obs["rep"]).to_numpy()
+    ids = _text_hash(obs.iloc[reps][["kind", "source", "target", "file_id", "sheet", "row", "spec"]])
+    obs["edge_id"] = ids[group]
     eprops = edge_property_columns(schema)
     ptypes = _prop_types(schema, "edges")
-    g = obs.groupby("rep", sort=True)
-    edges = g[["edge_id", "kind", "source", "target"]].first()
-    firsts = [p for p in eprops if p not in ("first_seen", "last_seen", "count")]
-    edges = edges.join(g[firsts].first())
+    first_obs = obs.iloc[reps]
+    edges = pd.DataFrame({"id": ids, "kind": first_obs["kind"].to_numpy(), "source": first_obs["source"].to_numpy(),
+                          "target": first_obs["target"].to_numpy()})
+    for p in eprops:
+        if p not in ("first_seen", "last_seen", "count"):
+            edges[p] = _first_valid(obs[p], reps, group)
     if "first_seen" in obs:
-        fs = obs["first_seen"].fillna(obs["time"]) if "time" in obs else obs["first_seen"]
-        ls = obs["last_seen"].fillna(obs["time"]) if "time" in obs else obs["last_seen"]
-        edges["first_seen"] = fs.groupby(obs["rep"]).min()
-        edges["last_seen"] = ls.groupby(obs["rep"]).max()
-    edges["count"] = g.size().astype("Int64")
+        for p, how in (("first_seen", "min"), ("last_seen", "max")):
+            v = obs[p].fillna(time) if "time" in obs else obs[p]
+            ok = v.notna().to_numpy()
+            agg = v[ok].groupby(group[ok]).agg(how)
+            out = pd.Series(pd.NaT, index=range(len(reps)), dtype=v.dtype)
+            out.iloc[agg.index.to_numpy()] = agg.array
+            edges[p] = out
+    count = np.bincount(group, minlength=len(reps))
+    edges["count"] = pd.array(count, dtype="Int64")
     edges["n_obs"] = edges["count"]
-    end = np.where(obs["side"] == obs["source"], 1, np.where(obs["side"] == obs["target"], 2, 0))
-    sides = pd.DataFrame({"s": end == 1, "t": end == 2}).groupby(obs["rep"].to_numpy()).any()
-    seen = sides["s"].astype("int64") + 2 * sides["t"].astype("int64")
-    edges["seen_by"] = seen.map({0: "", 1: "source", 2: "target", 3: "both"})
-    edges = edges.rename(columns={"edge_id": "id"}).reset_index(drop=True)
-    edges["id"] = edges["id"].astype("int64")
+    s = np.bincount(group, weights=end == 1, minlength=len(reps)) > 0
+    t = np.bincount(group, weights=end == 2, minlength=len(reps)) > 0
+    edges["seen_by"] = np.array(["", "source", "target", "both"], dtype=object)[s + 2 * t]
     cols = ["id", "kind", "source", "target", "n_obs", "seen_by"] + eprops
     edges = edges.reindex(columns=cols)
     for p in eprops:
-        if ptypes.get(p) == "integer" or p == "count":
+        if (ptypes.get(p) == "integer" or p == "count") and edges[p].dtype != "Int64":
             edges[p] = pd.to_numeric(edges[p]).astype("Int64")
     return edges, obs
 
@@ -402,18 +505,27 @@ def derive_edges(obs: pd.DataFrame, schema: Schema, tol: pd.Timedelta = DEFAULT_
 def derive_nodes(obs: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     """One node per id: the first non-empty value of each property wins."""
     nprops = node_property_columns(schema)
-    g = obs.groupby("id", sort=True)
-    nodes = g[["kind", "key"] + nprops].first()
-    flagged = obs[obs["flags"].notna() & (obs["flags"] != "")]
-    joined = flagged.groupby("id")["flags"].agg(lambda f: ",".join(sorted({x for v in f for x in v.split(",") if x})))
-    nodes["flags"] = joined.reindex(nodes.index).fillna("")
-    nodes["n_obs"] = g.size()
-    nodes = nodes.reset_index()
+    obs = obs.reset_index(drop=True)
+    group, ids = pd.factorize(obs["id"], sort=True)
+    _, first = np.unique(group, return_index=True)
+    nodes = pd.DataFrame({"id": np.asarray(ids, dtype=object), "kind": obs["kind"].to_numpy()[first],
+                          "key": obs["key"].to_numpy()[first]})
+    for p in nprops:
+        nodes[p] = _first_valid(obs[p], first, group)
+    flags = nodes["id"].map(lambda _: "")
+    f = obs["flags"]
+    flagged = (f.notna() & (f != "")).to_numpy()
+    if flagged.any():
+        joined = f[flagged].groupby(group[flagged]).agg(lambda f: ",".join(sorted({x for v in f for x in v.split(",") if x})))
+        flags.iloc[joined.index.to_numpy()] = joined.to_numpy()
+    nodes["flags"] = flags
+    nodes["n_obs"] = np.bincount(group, minlength=len(nodes))
     label = nodes["key"].copy()
     for p in ("name", "holder_name", "merchant_name", "nickname"):
         if p in nodes:
             has = nodes[p].notna() & (label == nodes["key"])
-            label = label.where(~has, nodes[p].astype("str") + " (" + nodes["key"] + ")")
+            if has.any():
+                label = label.where(~has, nodes[p].astype("str") + " (" + nodes["key"] + ")")
     nodes["label"] = label
     return nodes.reindex(columns=["id", "kind", "key", "label", "flags", "n_obs"] + nprops)
 
@@ -536,24 +648,40 @@ def load(paths, store, *, mappings=None, tolerance=DEFAULT_TOLERANCE, chunk_size
     return report
 
 
+def _concat_typed(parts, old: pd.DataFrame, types, columns) -> tuple[pd.DataFrame, int]:
+    """Old observations then the new parts, one typed table; and the number of old rows."""
+    frames = [_typed(old, types, columns)] if len(old) else []
+    frames += [_typed(p, types, columns) for p in parts if len(p)]
+    if not frames:
+        return _typed(pd.DataFrame(columns=columns), types, columns), 0
+    out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
+    return out, len(old)
+
+
+def _file_codes(df: pd.DataFrame) -> tuple[np.ndarray, dict]:
+    """An integer code per (file_id, sheet) of each row, and the code of each pair."""
+    f, fu = pd.factorize(df["file_id"])
+    s, su = pd.factorize(df["sheet"])
+    code = f.astype("int64") * (len(su) + 1) + s
+    lookup = {(a, b): i * (len(su) + 1) + j for i, a in enumerate(fu) for j, b in enumerate(su)} if len(fu) * len(su) < 1_000_000 else None
+    return code, lookup
+
+
 def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolerance, row_status) -> Tables:
     """Merge new observations into the old tables; fill each report's loaded/merged."""
     ncols, ecols = NODE_OBS_COLUMNS(schema), EDGE_OBS_COLUMNS(schema)
     ntypes, etypes = _prop_types(schema, "nodes"), _prop_types(schema, "edges")
-    new_n = _typed(pd.concat(node_parts, ignore_index=True), ntypes, ncols) if node_parts else _typed(pd.DataFrame(columns=ncols), ntypes, ncols)
-    new_e = _typed(pd.concat(edge_parts, ignore_index=True), etypes, ecols) if edge_parts else _typed(pd.DataFrame(columns=ecols), etypes, ecols)
-    old_n = _typed(old.node_obs, ntypes, ncols)
-    old_e = _typed(old.edge_obs, etypes, ecols)
-    node_obs = pd.concat([x for x in (old_n, new_n) if len(x)], ignore_index=True) if len(old_n) or len(new_n) else old_n
+    node_obs, _ = _concat_typed(node_parts, old.node_obs, ntypes, ncols)
+    node_parts.clear()
     node_obs = node_obs.drop_duplicates(subset=["id", "file_id", "sheet", "row"], keep="first", ignore_index=True)
-    n_old = len(old_e)
-    edge_obs = pd.concat([x for x in (old_e, new_e) if len(x)], ignore_index=True) if len(old_e) or len(new_e) else old_e
+    edge_obs, n_old = _concat_typed(edge_parts, old.edge_obs, etypes, ecols)
+    edge_parts.clear()
     is_new = np.arange(len(edge_obs)) >= n_old
     dup = edge_obs.duplicated(subset=["file_id", "sheet", "row", "spec"], keep="first").to_numpy()
-    new_dup = edge_obs[is_new & dup]  # records of rows loaded before (same file again)
-    keep = ~dup
-    edge_obs = edge_obs[keep].reset_index(drop=True)
-    is_new = is_new[keep]
+    new_dup = edge_obs[is_new & dup][["file_id", "sheet", "row", "primary"]]  # records of rows loaded before (same file again)
+    if dup.any():
+        edge_obs = edge_obs[~dup].reset_index(drop=True)
+        is_new = is_new[~dup]
     if len(edge_obs):
         edges, edge_obs = derive_edges(edge_obs, schema, tolerance)
         merged_obs = edge_obs["rep"].to_numpy() < edge_obs["pos"].to_numpy()
@@ -563,16 +691,20 @@ def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolera
         merged_obs = np.zeros(0, dtype=bool)
     nodes = derive_nodes(node_obs, schema) if len(node_obs) else old.nodes
     # row accounting: a row is merged when every primary record it made was known before
-    prim = edge_obs[is_new & edge_obs["primary"].to_numpy()][["file_id", "sheet", "row"]].assign(merged=merged_obs[is_new & edge_obs["primary"].to_numpy()])
-    prim_dup = new_dup[new_dup["primary"]][["file_id", "sheet", "row"]].assign(merged=True)
-    prim = pd.concat([prim, prim_dup], ignore_index=True)
-    row_merged = prim.groupby(["file_id", "sheet", "row"])["merged"].all()
+    sel = is_new & edge_obs["primary"].to_numpy(dtype=bool)
+    prim_dup = new_dup[new_dup["primary"].to_numpy(dtype=bool)]
+    prim = pd.concat([edge_obs.loc[sel, ["file_id", "sheet", "row"]], prim_dup[["file_id", "sheet", "row"]]], ignore_index=True)
+    merged = np.concatenate([merged_obs[sel], np.ones(len(prim_dup), dtype=bool)])
+    code, lookup = _file_codes(prim)
+    prim_rows = prim["row"].to_numpy(dtype="int64", na_value=-1)
     for file_id, sheet, ok_rows, rep in row_status:
-        try:
-            per = row_merged.loc[(file_id, sheet)]
-        except KeyError:
-            per = pd.Series(dtype=bool)
-        m = int(per.reindex(ok_rows).fillna(False).astype(bool).sum()) if len(ok_rows) else 0
+        m = 0
+        if len(ok_rows) and len(prim):
+            c = lookup.get((file_id, sheet)) if lookup is not None else None
+            here = code == c if c is not None else (prim["file_id"].to_numpy() == file_id) & (prim["sheet"].to_numpy() == sheet)
+            rows, ok_m = prim_rows[here], merged[here]
+            merged_rows = np.setdiff1d(rows, rows[~ok_m])
+            m = int(np.isin(ok_rows, merged_rows).sum())
         rep.merged += m
         rep.loaded += len(ok_rows) - m
     rejects = [old.rejects] if len(old.rejects) else []
