@@ -895,6 +895,22 @@ def _to_html(plot: _Plot, schema: Schema, title: str | None) -> str:
 # ---------------------------------------------------------------------------
 # static pictures (matplotlib)
 # ---------------------------------------------------------------------------
+def _cjk_fonts(font_manager) -> list:
+    """CJK font families matplotlib can use; fonts installed after its cache was built are added."""
+    have = {f.name for f in font_manager.fontManager.ttflist}
+    found = [f for f in _CJK_FONTS if f in have]
+    if not found:
+        for path in font_manager.findSystemFonts():
+            if any(k in path.lower() for k in ("wqy", "notosanscjk", "noto-cjk", "droidsansfallback", "sourcehansans")):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):
+                    continue
+        have = {f.name for f in font_manager.fontManager.ttflist}
+        found = [f for f in _CJK_FONTS if f in have]
+    return found
+
+
 _CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
               "SimHei", "Microsoft YaHei", "PingFang SC", "Heiti SC", "Droid Sans Fallback", "AR PL UMing CN")
 
@@ -933,8 +949,7 @@ def _draw_static(plot: _Plot, schema: Schema, title, path: Path, *, dpi: int, si
     suffix = path.suffix.lower()
     if suffix not in (".png", ".svg", ".pdf"):
         raise ChaingraphError(f"{path}: static pictures are .png, .svg or .pdf")
-    have = {f.name for f in font_manager.fontManager.ttflist}
-    fonts = [f for f in _CJK_FONTS if f in have] + ["DejaVu Sans"]
+    fonts = _cjk_fonts(font_manager) + ["DejaVu Sans"]
     pos = _static_positions(plot, schema)
     n = len(plot.nodes)
     if size is None:
