@@ -252,7 +252,9 @@ class _Applier:
         out = np.empty(len(keys) + 1, dtype=object)
         seen = self._id_strings
         prefix = kind + ":"
-        out[:-1] = [seen.setdefault(i, i) for i in (prefix + str(k) for k in keys)]
+        made = [prefix + k for k in keys] if keys.dtype == object and all(type(k) is str for k in keys) else [prefix + str(k) for k in keys]
+        get = seen.setdefault
+        out[:-1] = [get(i, i) for i in made]
         return out
 
     @staticmethod
@@ -282,8 +284,12 @@ class _Applier:
 # and numpy arrays: grouping millions of observations on Python strings was the
 # slow part of a load.
 
-def _typed(df: pd.DataFrame, types: dict[str, str], columns: list[str]) -> pd.DataFrame:
-    """Give every column of an observation table its schema dtype (absent columns empty)."""
+def _typed(df: pd.DataFrame, types: dict[str, str], columns: list[str], *, objects_clean: bool = False) -> pd.DataFrame:
+    """Give every column of an observation table its schema dtype (absent columns empty).
+
+    ``objects_clean``: the object columns of ``df`` already hold None (not NaN)
+    where empty, as the tables :class:`_Applier` makes do; they are not scanned.
+    """
     n, index = len(df), df.index
     out = {}
     for c in columns:
@@ -310,6 +316,9 @@ def _typed(df: pd.DataFrame, types: dict[str, str], columns: list[str]) -> pd.Da
         else:
             # text stays as Python strings (object): converting millions of values to
             # Arrow strings here cost more than the whole cleaning
+            if col.dtype == object and objects_clean:
+                out[c] = col
+                continue
             if col.dtype != object:
                 col = col.astype(object)
             na = col.isna().to_numpy()
@@ -651,11 +660,17 @@ def load(paths, store, *, mappings=None, tolerance=DEFAULT_TOLERANCE, chunk_size
 def _concat_typed(parts, old: pd.DataFrame, types, columns) -> tuple[pd.DataFrame, int]:
     """Old observations then the new parts, one typed table; and the number of old rows."""
     frames = [_typed(old, types, columns)] if len(old) else []
-    frames += [_typed(p, types, columns) for p in parts if len(p)]
+    frames += [_typed(p, types, columns, objects_clean=True) for p in parts if len(p)]
     if not frames:
         return _typed(pd.DataFrame(columns=columns), types, columns), 0
     out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
     return out, len(old)
+
+
+def _duplicated(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """``df.duplicated(subset=columns)``, on integer codes of each column."""
+    codes = {c: pd.factorize(df[c], use_na_sentinel=False)[0] for c in columns}
+    return pd.DataFrame(codes).duplicated().to_numpy()
 
 
 def _file_codes(df: pd.DataFrame) -> tuple[np.ndarray, dict]:
@@ -673,11 +688,11 @@ def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolera
     ntypes, etypes = _prop_types(schema, "nodes"), _prop_types(schema, "edges")
     node_obs, _ = _concat_typed(node_parts, old.node_obs, ntypes, ncols)
     node_parts.clear()
-    node_obs = node_obs.drop_duplicates(subset=["id", "file_id", "sheet", "row"], keep="first", ignore_index=True)
+    node_obs = node_obs[~_duplicated(node_obs, ["id", "file_id", "sheet", "row"])].reset_index(drop=True)
     edge_obs, n_old = _concat_typed(edge_parts, old.edge_obs, etypes, ecols)
     edge_parts.clear()
     is_new = np.arange(len(edge_obs)) >= n_old
-    dup = edge_obs.duplicated(subset=["file_id", "sheet", "row", "spec"], keep="first").to_numpy()
+    dup = _duplicated(edge_obs, ["file_id", "sheet", "row", "spec"])
     new_dup = edge_obs[is_new & dup][["file_id", "sheet", "row", "primary"]]  # records of rows loaded before (same file again)
     if dup.any():
         edge_obs = edge_obs[~dup].reset_index(drop=True)

@@ -206,7 +206,8 @@ class Store:
 
 
 def _to_parquet(df: pd.DataFrame, path: Path) -> None:
-    df.reset_index(drop=True).to_parquet(path, index=False)
+    # zstd: smaller files than the default snappy and, measured on a 1M-row load, less CPU
+    df.reset_index(drop=True).to_parquet(path, index=False, compression="zstd")
 
 
 def _fsync_dir(path: Path) -> None:
