@@ -126,36 +126,39 @@ class Cypher:
     SHOW_CONSTRAINTS = "SHOW CONSTRAINTS YIELD name, labelsOrTypes, properties, type RETURN name, labelsOrTypes, properties, type"
 
     # -- writing -------------------------------------------------------------
+    # Rows travel as lists: ``cols`` (name -> value type, in row order) says what ``r[i]`` is.
+    # Times arrive as int64 nanoseconds since the epoch and become DATETIME (UTC) here.
     @staticmethod
-    def _projection(props: dict) -> str:
-        """``r {.a, .b, t: datetime(r.t)}``: the row's properties, times made DATETIME (null stays null)."""
-        return "r {" + ", ".join(f"{_q(p)}: datetime(r.{_q(p)})" if t == "time" else f".{_q(p)}"
-                                 for p, t in props.items()) + "}"
+    def _time(x: str) -> str:
+        return (f"CASE WHEN {x} IS NULL THEN null ELSE datetime.fromepoch("
+                f"{x} / 1000000000 - CASE WHEN {x} % 1000000000 < 0 THEN 1 ELSE 0 END, "
+                f"({x} % 1000000000 + 1000000000) % 1000000000) END")
 
-    def node_write_columns(self, kind: str) -> dict:
-        """Columns a node row carries (name -> value type): every store column, whatever the
-        kind (a store may hold a property on a kind that does not declare it; nulls are not stored)."""
-        return dict(self.node_columns)
+    def _map(self, cols: dict, skip=()) -> str:
+        """``{`a`: r[0], `t`: <r[1] as DATETIME>, …}`` (a null value sets no property)."""
+        parts = [f"{_q(c)}: {self._time(f'r[{i}]') if t == 'time' else f'r[{i}]'}"
+                 for i, (c, t) in enumerate(cols.items()) if c not in skip]
+        return "{" + ", ".join(parts) + "}"
 
-    def edge_write_columns(self, kind: str) -> dict:
-        """Columns an edge row carries (e.g. ``first_seen``/``count`` are derived for every kind)."""
-        return dict(self.edge_columns)
+    def create_nodes(self, kind: str, cols: dict) -> str:
+        """``UNWIND $rows AS r CREATE (n:Entity:Kind {…})``: nodes not on the server yet."""
+        return f"UNWIND $rows AS r CREATE (n:{_q(ENTITY)}:{_q(self.labels[kind])} {self._map(cols)})"
 
-    def merge_nodes(self, kind: str) -> str:
-        """``UNWIND $rows AS r MERGE (n:Entity {id: r.id}) SET n = r{…}, n:Kind`` for one kind."""
-        cols = self.node_write_columns(kind)
-        proj = self._projection({**cols, "cg_hash": "integer", **dict.fromkeys(PROVENANCE_PROPS, "list")})
-        return (f"UNWIND $rows AS r MERGE (n:{_q(ENTITY)} {{id: r.id}}) "
-                f"SET n = {proj}, n:{_q(self.labels[kind])}")
+    def merge_nodes(self, kind: str, cols: dict) -> str:
+        """``UNWIND $rows AS r MERGE (n:Entity {id: r[i]}) SET n = {…}, n:Kind``: changed nodes
+        (their relationships stay)."""
+        i = list(cols).index("id")
+        return (f"UNWIND $rows AS r MERGE (n:{_q(ENTITY)} {{id: r[{i}]}}) "
+                f"SET n = {self._map(cols)}, n:{_q(self.labels[kind])}")
 
-    def merge_edges(self, kind: str) -> str:
-        """``UNWIND $rows AS r MATCH (a), (b) MERGE (a)-[e:KIND {id: r.id}]->(b) SET e = r{…}``."""
-        cols = {c: t for c, t in self.edge_write_columns(kind).items() if c not in ("source", "target")}
-        proj = self._projection({**cols, "cg_hash": "integer", "cg_seq": "integer",
-                                 **dict.fromkeys(PROVENANCE_PROPS, "list")})
-        return (f"UNWIND $rows AS r MATCH (a:{_q(ENTITY)} {{id: r.source}}) MATCH (b:{_q(ENTITY)} {{id: r.target}}) "
-                f"MERGE (a)-[e:{_q(self.types[kind])} {{id: r.id}}]->(b) "
-                f"SET e = {proj}")
+    def create_edges(self, kind: str, cols: dict) -> str:
+        """``UNWIND $rows AS r MATCH (a:Entity {id: …}) MATCH (b:Entity {id: …}) CREATE (a)-[e:KIND {…}]->(b)``:
+        both ends found through the unique ``:Entity(id)`` index; edges not on the server (a changed
+        edge is deleted first)."""
+        names = list(cols)
+        s, t = names.index("source"), names.index("target")
+        return (f"UNWIND $rows AS r MATCH (a:{_q(ENTITY)} {{id: r[{s}]}}) MATCH (b:{_q(ENTITY)} {{id: r[{t}]}}) "
+                f"CREATE (a)-[e:{_q(self.types[kind])} {self._map(cols, skip=('source', 'target'))}]->(b)")
 
     def delete_edges(self, kind: str) -> str:
         return f"UNWIND $ids AS i MATCH ()-[e:{_q(self.types[kind])} {{id: i}}]->() DELETE e"

@@ -110,7 +110,7 @@ def export_csv(store, out, *, database: str = "neo4j") -> ExportResult:
     prov = {"cg_file_id": "list", "cg_file": "list", "cg_sheet": "list", "cg_row": "list_int"}
     assert set(prov) == set(PROVENANCE_PROPS)
 
-    nodes = prepare_nodes(st, cy)
+    nodes = prepare_nodes(st, cy).frame()
     ncols = {**cy.node_columns, "cg_hash": "integer", **prov}
     for kind, part in nodes.groupby("kind", sort=True):
         cells = _cells(part, ncols)
@@ -121,7 +121,7 @@ def export_csv(store, out, *, database: str = "neo4j") -> ExportResult:
         _write(path, head, cells)
         res.node_files[kind] = path
 
-    edges = prepare_edges(st, cy)
+    edges = prepare_edges(st, cy).frame()
     ecols = {c: t for c, t in cy.edge_columns.items() if c not in ("source", "target")}
     ecols = {**ecols, "cg_hash": "integer", "cg_seq": "integer", **prov}
     for kind, part in edges.groupby("kind", sort=True):

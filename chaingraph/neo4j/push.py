@@ -10,8 +10,11 @@ Neo4j:
    server already holds, so only new or changed rows are written — pushing
    twice writes nothing the second time, and after a new load only what the
    load added or changed is sent;
-3. rows are written in batches of ``UNWIND $rows AS r MERGE … SET …``, each its
-   own transaction (retried by the driver when the failure is transient);
+3. rows are written in batches (``UNWIND $rows AS r …``, rows as lists, only the
+   columns a batch has values for), each its own transaction (retried by the
+   driver when the failure is transient): new nodes and edges with ``CREATE``
+   (an edge's ends found through the unique ``:Entity(id)`` index), changed
+   nodes with ``MERGE … SET``; a changed edge is deleted and created again;
 4. nodes and edges the store no longer has (e.g. two records of a transfer
    merged into one edge by a later load) are removed.
 
@@ -34,9 +37,9 @@ from .runner import connect
 
 __all__ = ["push", "PushReport", "prepare_nodes", "prepare_edges"]
 
-DEFAULT_BATCH = 5000
+DEFAULT_BATCH = 10000
 # bump when what is written for a row changes: every row's hash changes, so the next push rewrites all
-FORMAT = 1
+FORMAT = 2
 _HASH_KEY = f"cgneo4j-format{FORMAT:02d}"  # 16 characters, as pandas wants
 
 
@@ -59,23 +62,37 @@ class PushReport:
 
 
 # -- the store as rows for Neo4j --------------------------------------------------
+#
+# Rows travel as lists (``r[0]``, ``r[1]`` …), not maps: no key is packed per row. Each column
+# is made once, as a plain Python list in the form it is written (None where missing, times as
+# int64 nanoseconds turned into DATETIME by the server), and the content hash is computed from
+# the same values with vectorised pandas hashing.
 
-def _provenance(obs: pd.DataFrame, key: str) -> pd.DataFrame:
-    """Per id: parallel lists of file_id, file, sheet, row (one item per distinct record)."""
-    cols = ["file_id", "file", "sheet", "row"]
-    o = obs[[key] + cols].drop_duplicates()
-    # Neo4j lists hold no nulls: a missing text is "" and a missing row -1
-    for c in ("file_id", "file", "sheet"):
-        o[c] = o[c].astype(object).where(o[c].notna(), "")
-    o["row"] = pd.to_numeric(o["row"], errors="coerce").fillna(-1).astype("int64")
-    g = o.groupby(key, sort=False)
-    out = pd.DataFrame({f"cg_{c}": g[c].agg(list) for c in cols})
-    out.index.name = "id"
-    return out
+_NA_TIME = np.iinfo(np.int64).min
+
+
+@dataclass
+class Rows:
+    """Store rows ready to send: column values (Python lists, None where missing) by name,
+    with their value types, ``missing`` masks, and the content hash of every row."""
+
+    types: dict
+    values: dict
+    missing: dict
+    hash: np.ndarray
+    ids: np.ndarray
+    kinds: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def frame(self) -> pd.DataFrame:
+        """The rows as a DataFrame (object columns; times as int64 nanoseconds)."""
+        return pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in self.values.items()})
 
 
 def _iso(s: pd.Series) -> pd.Series:
-    """UTC timestamps as ISO strings with nanoseconds (None where missing), for ``datetime()``."""
+    """UTC timestamps as ISO strings with nanoseconds (None where missing), for CSV export."""
     t = pd.to_datetime(s, utc=True)
     ok = t.notna()
     out = pd.Series(None, index=s.index, dtype=object)
@@ -86,63 +103,140 @@ def _iso(s: pd.Series) -> pd.Series:
     return out
 
 
-def _hash(df: pd.DataFrame) -> np.ndarray:
-    """A stable 64-bit content hash per row (as int64)."""
-    h = pd.util.hash_pandas_object(df.astype("str"), index=False, hash_key=_HASH_KEY)
+def _column(s: pd.Series, t: str):
+    """(values as a list, missing mask, a canonical array to hash) for one column of value type ``t``."""
+    if t == "time":
+        ts = pd.to_datetime(s, utc=True)
+        miss = ts.isna().to_numpy()
+        ns = ts.dt.as_unit("ns").to_numpy("datetime64[ns]").view("int64").copy()
+        ns[miss] = _NA_TIME
+        canon = ns
+        vals = ns.astype(object)
+    elif t == "integer":
+        a = pd.to_numeric(s, errors="coerce").astype("Int64")
+        miss = a.isna().to_numpy()
+        canon = a.to_numpy("int64", na_value=_NA_TIME)
+        vals = canon.astype(object)
+    elif t == "money":
+        canon = pd.to_numeric(s, errors="coerce").astype("float64").to_numpy()
+        miss = np.isnan(canon)
+        vals = canon.astype(object)
+    else:
+        miss = s.isna().to_numpy()
+        vals = s.astype(object).to_numpy(copy=True)
+        canon = vals.copy()
+        canon[miss] = "\x00"  # not a text anyone loads (None would hash as the text 'None')
+    if miss.any():
+        vals[miss] = None
+    return vals.tolist(), miss, canon
+
+
+def _hash_columns(canon: dict, extra: np.ndarray | None = None) -> np.ndarray:
+    """A stable 64-bit content hash per row (as int64) of canonical column arrays."""
+    df = pd.DataFrame(canon)
+    if extra is not None:
+        df["__extra"] = extra
+    h = pd.util.hash_pandas_object(df, index=False, hash_key=_HASH_KEY)
     return h.to_numpy().view("int64")
 
 
-def _with_obs(df: pd.DataFrame, prov: pd.DataFrame) -> pd.DataFrame:
-    p = prov.reindex(df["id"])
+def _provenance(obs: pd.DataFrame, key: str, ids: np.ndarray) -> tuple[dict, np.ndarray]:
+    """Per id of ``ids``: parallel lists of file_id, file, sheet, row (one item per distinct
+    record, in record order), and a hash of those lists (uint64, 0 where there is none)."""
+    cols = ["file_id", "file", "sheet", "row"]
+    o = obs[[key] + cols].drop_duplicates()
+    # Neo4j lists hold no nulls: a missing text is "" and a missing row -1
+    canon = {}
+    for c in ("file_id", "file", "sheet"):
+        v = o[c].astype(object).to_numpy(copy=True)
+        v[pd.isna(v)] = ""
+        canon[c] = v
+    canon["row"] = pd.to_numeric(o["row"], errors="coerce").fillna(-1).astype("int64").to_numpy()
+    # group the records of each id (stable: record order within an id), in the order of ``ids``
+    code = pd.Index(ids).get_indexer(o[key].to_numpy())
+    keep = code >= 0
+    code = code[keep]
+    order = np.argsort(code, kind="stable")
+    code = code[order]
+    canon = {c: v[keep][order] for c, v in canon.items()}
+    n = len(ids)
+    starts = np.searchsorted(code, np.arange(n), "left")
+    ends = np.searchsorted(code, np.arange(n), "right")
+    pos = np.arange(len(code)) - starts[code] if len(code) else np.zeros(0, "int64")
+    rec = _hash_columns({**canon, "pos": pos}).view("uint64")
+    ph = np.zeros(n, "uint64")
+    has = ends > starts
+    if len(rec):
+        red = np.bitwise_xor.reduceat(rec, starts[has])
+        ph[has] = red
+    lists = {}
+    se = list(zip(starts.tolist(), ends.tolist()))
+    for c, v in canon.items():
+        vals = v.tolist()
+        lists[f"cg_{c}"] = [vals[a:b] for a, b in se]
+    return lists, ph
+
+
+def _prepare(df: pd.DataFrame, columns: dict, obs: pd.DataFrame, key: str, extra: dict | None = None) -> Rows:
+    types, values, missing, canon = {}, {}, {}, {}
+    for c, t in columns.items():
+        values[c], missing[c], canon[c] = _column(df[c] if c in df.columns else pd.Series(None, index=df.index, dtype=object), t)
+        types[c] = t
+    for c, arr in (extra or {}).items():
+        values[c], missing[c], canon[c] = arr.astype(object).tolist(), np.zeros(len(arr), bool), arr
+        types[c] = "integer"
+    ids = df["id"].to_numpy()
+    lists, ph = _provenance(obs, key, ids)
     for c in PROVENANCE_PROPS:
-        df[c] = [v if isinstance(v, list) else [] for v in p[c].to_numpy()]
-    return df
+        values[c], missing[c] = lists[c], np.zeros(len(ids), bool)
+        types[c] = "list"
+    h = _hash_columns(canon, ph)
+    values["cg_hash"], missing["cg_hash"], types["cg_hash"] = h.astype(object).tolist(), np.zeros(len(ids), bool), "integer"
+    return Rows(types, values, missing, h, ids, df["kind"].astype(object).to_numpy())
 
 
-def prepare_nodes(store, cy: Cypher) -> pd.DataFrame:
+def prepare_nodes(store, cy: Cypher) -> Rows:
     """Node rows as written to Neo4j: store columns, provenance lists and ``cg_hash``."""
-    cols = list(cy.node_columns)
-    df = store.nodes.reindex(columns=cols).reset_index(drop=True).copy()
-    df = _with_obs(df, _provenance(store.tables.node_obs, "id"))
-    df["cg_hash"] = _hash(df[cols + list(PROVENANCE_PROPS)])
-    return df
+    df = store.nodes.reset_index(drop=True)
+    return _prepare(df, cy.node_columns, store.tables.node_obs, "id")
 
 
-def prepare_edges(store, cy: Cypher) -> pd.DataFrame:
+def prepare_edges(store, cy: Cypher) -> Rows:
     """Edge rows as written: store columns, ``cg_seq`` (store order), provenance and ``cg_hash``."""
-    cols = list(cy.edge_columns)
-    df = store.edges.reindex(columns=cols).reset_index(drop=True).copy()
+    df = store.edges.reset_index(drop=True)
     obs = store.tables.edge_obs
     # the store lists edges in the order of their first record; keep that order as a number
     # that a later load does not change (records are only ever appended)
-    first = pd.Series(np.arange(len(obs)), index=obs["edge_id"].to_numpy()).groupby(level=0).min()
-    seq = first.reindex(df["id"].to_numpy()).to_numpy()
-    df["cg_seq"] = np.where(np.isnan(seq), len(obs) + np.arange(len(df)), seq).astype("int64")
-    df = _with_obs(df, _provenance(obs.rename(columns={"edge_id": "id"}), "id"))
-    df["cg_hash"] = _hash(df[cols + ["cg_seq"] + list(PROVENANCE_PROPS)])
-    return df
+    ids = df["id"].to_numpy()
+    first = pd.Index(ids).get_indexer(obs["edge_id"].to_numpy())
+    seq = np.full(len(ids), -1, "int64")
+    ok = first >= 0
+    # the first record of each edge: assign in reverse so the smallest record position wins
+    pos = np.arange(len(obs))[ok][::-1]
+    seq[first[ok][::-1]] = pos
+    seq = np.where(seq < 0, len(obs) + np.arange(len(ids)), seq).astype("int64")
+    return _prepare(df, cy.edge_columns, obs.rename(columns={"edge_id": "id"}), "id", {"cg_seq": seq})
 
 
-def _rows(df: pd.DataFrame, columns: dict) -> list[dict]:
-    """Plain Python dicts for the driver (None for missing, ISO strings for times)."""
-    data = {}
-    for c, t in columns.items():
-        s = df[c]
-        miss = s.isna().to_numpy() if t != "list" else np.zeros(len(s), bool)
-        if t == "time":
-            vals = _iso(s).tolist()
-        elif t == "list":
-            vals = [list(v) for v in s]
-        elif t == "integer":
-            vals = pd.to_numeric(s).astype("Int64").astype(object).tolist()
-        elif t == "money":
-            vals = pd.to_numeric(s, errors="coerce").astype(float).tolist()
-        else:
-            vals = s.astype(object).tolist()
-        data[c] = [None if m else v for v, m in zip(vals, miss)] if miss.any() else vals
-    keys = list(data)
-    # missing values are left out (the map projection reads them as null): less to send and unpack
-    return [{k: v for k, v in zip(keys, vals) if v is not None} for vals in zip(*data.values())]
+def _batches(rows: Rows, select: np.ndarray, batch_size: int):
+    """(kind, column names, list of row tuples) per batch of the rows ``select`` (positions),
+    kind by kind; a column missing in every row of a batch is not sent at all."""
+    sel = np.asarray(select, dtype=np.int64)
+    if not len(sel):
+        return
+    kinds = rows.kinds[sel]
+    order = np.argsort(kinds, kind="stable")
+    sel, kinds = sel[order], kinds[order]
+    bounds = np.flatnonzero(kinds[1:] != kinds[:-1]) + 1
+    for part in np.split(sel, bounds):
+        kind = rows.kinds[part[0]]
+        for a in range(0, len(part), batch_size):
+            idx = part[a:a + batch_size]
+            names = [c for c in rows.values if not rows.missing[c][idx].all()]
+            il = idx.tolist()
+            cols = [[rows.values[c][i] for i in il] for c in names] if len(il) < len(rows) else \
+                   [rows.values[c] for c in names]
+            yield kind, names, list(zip(*cols))
 
 
 # -- the push ---------------------------------------------------------------------
@@ -188,33 +282,45 @@ def push(store, target=None, *, batch_size: int = DEFAULT_BATCH, prune: bool = T
 
         nodes = prepare_nodes(st, cy)
         edges = prepare_edges(st, cy)
-        have_n = dict(runner.table(cy.NODE_HASHES))
-        have_e = {i: (k, h) for i, k, h in runner.table(cy.edge_hashes())}
+        have_n = runner.table(cy.NODE_HASHES)
+        have_e = runner.table(cy.edge_hashes())
         say(f"store: {len(nodes):,} nodes, {len(edges):,} edges; on the server: {len(have_n):,} nodes, "
             f"{len(have_e):,} edges")
 
-        # nodes: new or changed ones (MERGE keeps their relationships)
-        old = nodes["id"].map(have_n)
-        todo = nodes[old.isna() | (old != nodes["cg_hash"])]
-        report.nodes_written = _write(runner, todo, "kind", lambda k: cy.merge_nodes(k),
-                                      lambda k: {**cy.node_write_columns(k), "cg_hash": "integer",
-                                                 **dict.fromkeys(PROVENANCE_PROPS, "list")},
-                                      batch_size, "nodes", say, report)
-        # edges: changed ones are deleted first (their ends may differ), then new and changed merged
-        known = edges["id"].map(lambda i: have_e.get(i, (None, None))[1])
-        changed = edges[known.notna() & (known != edges["cg_hash"])]
-        _delete_edges(runner, cy, changed[["id", "kind"]].itertuples(index=False, name=None), batch_size)
-        todo = edges[known.isna() | (known != edges["cg_hash"])]
-        report.edges_written = _write(runner, todo, "kind", lambda k: cy.merge_edges(k),
-                                      lambda k: {**cy.edge_write_columns(k), "cg_hash": "integer", "cg_seq": "integer",
-                                                 **dict.fromkeys(PROVENANCE_PROPS, "list")},
-                                      batch_size, "edges", say, report)
+        # nodes: new ones CREATEd, changed ones MERGEd (which keeps their relationships)
+        pos = pd.Index([r[0] for r in have_n], dtype=object).get_indexer(nodes.ids.astype(object))
+        srv_nh = np.array([r[1] if r[1] is not None else 0 for r in have_n], dtype="int64")
+        new = pos < 0
+        changed = ~new
+        changed[~new] = srv_nh[pos[~new]] != nodes.hash[~new]
+        t_w = time.monotonic()
+        w = _Writer(runner, batch_size, say, report, int(new.sum() + changed.sum()), "nodes")
+        w.run(nodes, np.flatnonzero(new), lambda k, c: cy.create_nodes(k, c))
+        w.run(nodes, np.flatnonzero(changed), lambda k, c: cy.merge_nodes(k, c))
+        report.nodes_written = w.done
+
+        # edges: changed ones are deleted first (their ends or kind may differ), then new and changed CREATEd
+        srv_ids = np.array([r[0] for r in have_e], dtype="int64")
+        srv_kind = np.array([r[1] for r in have_e], dtype=object)
+        srv_hash = np.array([r[2] if r[2] is not None else 0 for r in have_e], dtype="int64")
+        ix = pd.Index(srv_ids).get_indexer(edges.ids.astype("int64")) if len(srv_ids) else np.full(len(edges), -1)
+        known = ix >= 0
+        changed = known.copy()
+        changed[known] = srv_hash[ix[known]] != edges.hash[known]
+        _delete_edges(runner, cy, zip(srv_ids[ix[changed]].tolist(), srv_kind[ix[changed]].tolist()), batch_size)
+        w = _Writer(runner, batch_size, say, report, int((~known).sum() + changed.sum()), "edges")
+        w.run(edges, np.flatnonzero(~known | changed), lambda k, c: cy.create_edges(k, c))
+        report.edges_written = w.done
+        if report.nodes_written + report.edges_written:
+            dt = time.monotonic() - t_w
+            say(f"wrote {report.nodes_written + report.edges_written:,} rows in {dt:.1f} s "
+                f"({(report.nodes_written + report.edges_written) / max(dt, 1e-9):,.0f} rows/s)")
         if prune:
-            in_store = set(edges["id"].tolist())
-            gone = [(i, k) for i, (k, _) in have_e.items() if i not in in_store]
+            gone_m = ~np.isin(srv_ids, edges.ids.astype("int64"))
+            gone = list(zip(srv_ids[gone_m].tolist(), srv_kind[gone_m].tolist()))
             report.edges_deleted = _delete_edges(runner, cy, gone, batch_size)
-            in_store = set(nodes["id"].tolist())
-            gone_n = [i for i in have_n if i not in in_store]
+            in_store = set(nodes.ids.astype(object).tolist())
+            gone_n = [i for i, _ in have_n if i not in in_store]
             for a in range(0, len(gone_n), batch_size):
                 runner.write(cy.DELETE_NODES, ids=gone_n[a:a + batch_size])
             report.nodes_deleted = len(gone_n)
@@ -232,22 +338,23 @@ def push(store, target=None, *, batch_size: int = DEFAULT_BATCH, prune: bool = T
     return report
 
 
-def _write(runner, df, by, query_of, columns_of, batch_size, what, say, report) -> int:
-    total, done, t0 = len(df), 0, time.monotonic()
-    if not total:
-        say(f"{what}: nothing to write")
-        return 0
-    for kind, part in df.groupby(by, sort=True):
-        query, cols = query_of(kind), columns_of(kind)
-        part = part.reindex(columns=list(cols))
-        for a in range(0, len(part), batch_size):
-            rows = _rows(part.iloc[a:a + batch_size], cols)
-            runner.write(query, rows=rows)
-            done += len(rows)
-            rate = done / max(time.monotonic() - t0, 1e-9)
-            say(f"{what}: {done:,}/{total:,} ({kind}) {rate:,.0f} rows/s")
-        report.by_kind[f"{what}:{kind}"] = len(part)
-    return done
+class _Writer:
+    """Sends batches (one transaction each) and reports progress."""
+
+    def __init__(self, runner, batch_size, say, report, total, what):
+        self.runner, self.batch_size, self.say, self.report = runner, batch_size, say, report
+        self.total, self.what, self.done, self.t0 = total, what, 0, time.monotonic()
+        if not total:
+            say(f"{what}: nothing to write")
+
+    def run(self, rows: Rows, select: np.ndarray, query_of) -> None:
+        for kind, names, batch in _batches(rows, select, self.batch_size):
+            self.runner.write(query_of(kind, {c: rows.types[c] for c in names}), rows=batch)
+            self.done += len(batch)
+            key = f"{self.what}:{kind}"
+            self.report.by_kind[key] = self.report.by_kind.get(key, 0) + len(batch)
+            rate = self.done / max(time.monotonic() - self.t0, 1e-9)
+            self.say(f"{self.what}: {self.done:,}/{self.total:,} ({kind}) {rate:,.0f} rows/s")
 
 
 def _delete_edges(runner, cy, id_kinds, batch_size) -> int:
