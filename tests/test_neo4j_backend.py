@@ -98,6 +98,8 @@ def test_push_resumes_syncs_and_is_idempotent(pushed, world):
     s = pushed.synced                      # the second load: only what it added or changed
     assert not s.resumed
     assert 0 < s.edges_written < e and s.nodes_written < n
+    assert s.edges_replaced > 0 and s.nodes_updated > 0   # records added to edges and nodes already pushed
+    assert s.edges_written > s.edges_replaced             # and edges only the new statements show
     assert (s.nodes, s.edges) == (n, e)
     a = pushed.again                       # pushing again writes nothing
     assert (a.nodes_written, a.edges_written, a.nodes_deleted, a.edges_deleted) == (0, 0, 0, 0)

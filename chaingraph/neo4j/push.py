@@ -51,6 +51,8 @@ class PushReport:
     edges_written: int = 0
     nodes_deleted: int = 0
     edges_deleted: int = 0
+    nodes_updated: int = 0   # of nodes_written: already on the server, changed (MERGE … SET)
+    edges_replaced: int = 0  # of edges_written: already on the server, changed (deleted, created again)
     nodes: int = 0
     edges: int = 0
     resumed: bool = False
@@ -297,7 +299,7 @@ def push(store, target=None, *, batch_size: int = DEFAULT_BATCH, prune: bool = T
         w = _Writer(runner, batch_size, say, report, int(new.sum() + changed.sum()), "nodes")
         w.run(nodes, np.flatnonzero(new), lambda k, c: cy.create_nodes(k, c))
         w.run(nodes, np.flatnonzero(changed), lambda k, c: cy.merge_nodes(k, c))
-        report.nodes_written = w.done
+        report.nodes_written, report.nodes_updated = w.done, int(changed.sum())
 
         # edges: changed ones are deleted first (their ends or kind may differ), then new and changed CREATEd
         srv_ids = np.array([r[0] for r in have_e], dtype="int64")
@@ -307,7 +309,8 @@ def push(store, target=None, *, batch_size: int = DEFAULT_BATCH, prune: bool = T
         known = ix >= 0
         changed = known.copy()
         changed[known] = srv_hash[ix[known]] != edges.hash[known]
-        _delete_edges(runner, cy, zip(srv_ids[ix[changed]].tolist(), srv_kind[ix[changed]].tolist()), batch_size)
+        report.edges_replaced = _delete_edges(runner, cy, zip(srv_ids[ix[changed]].tolist(),
+                                                              srv_kind[ix[changed]].tolist()), batch_size)
         w = _Writer(runner, batch_size, say, report, int((~known).sum() + changed.sum()), "edges")
         w.run(edges, np.flatnonzero(~known | changed), lambda k, c: cy.create_edges(k, c))
         report.edges_written = w.done
