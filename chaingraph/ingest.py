@@ -303,7 +303,7 @@ def _typed(df: pd.DataFrame, types: dict[str, str], columns: list[str], *, objec
             else:
                 out[c] = pd.to_datetime(col, utc=True).dt.as_unit("ns")
         elif t == "money":
-            out[c] = np.full(n, np.nan) if col is None else col if col.dtype == "float64" else pd.to_numeric(col).astype("float64")
+            out[c] = pd.Series(np.nan, index=index, dtype="float64") if col is None else col if col.dtype == "float64" else pd.to_numeric(col).astype("float64")
         elif t == "integer" or c in ("row", "spec", "edge_id"):
             if col is None:
                 out[c] = pd.Series(pd.NA, index=index, dtype="Int64")
@@ -311,8 +311,8 @@ def _typed(df: pd.DataFrame, types: dict[str, str], columns: list[str], *, objec
                 out[c] = col if col.dtype == "Int64" else pd.to_numeric(col).astype("Int64")
         elif c == "primary":
             out[c] = np.ones(n, dtype=bool) if col is None else col.astype("bool")  # (as a NaN column would)
-        elif col is None:
-            out[c] = np.full(n, None, dtype=object)
+        elif col is None:  # (a Series of dtype object: a bare array would be scanned for str inference)
+            out[c] = pd.Series(np.full(n, None, dtype=object), index=index, dtype=object)
         else:
             # text stays as Python strings (object): converting millions of values to
             # Arrow strings here cost more than the whole cleaning
