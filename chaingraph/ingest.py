@@ -284,47 +284,53 @@ class _Applier:
 # and numpy arrays: grouping millions of observations on Python strings was the
 # slow part of a load.
 
-def _typed(df: pd.DataFrame, types: dict[str, str], columns: list[str], *, objects_clean: bool = False) -> pd.DataFrame:
-    """Give every column of an observation table its schema dtype (absent columns empty).
+def _typed_col(col, t, c: str, n: int, *, objects_clean: bool = False):
+    """One observation column with its schema dtype (``col`` None: an empty column of ``n`` rows).
 
-    ``objects_clean``: the object columns of ``df`` already hold None (not NaN)
-    where empty, as the tables :class:`_Applier` makes do; they are not scanned.
+    Text columns come back as an object ndarray (None where empty), others as a Series.
+    ``objects_clean``: an object ``col`` already holds None (not NaN) where empty.
     """
+    if t == "time":
+        if col is None:
+            return pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]")
+        if isinstance(col.dtype, pd.DatetimeTZDtype):
+            return col.dt.tz_convert("UTC").dt.as_unit("ns")
+        return pd.to_datetime(col, utc=True).dt.as_unit("ns")
+    if t == "money":
+        if col is None:
+            return pd.Series(np.nan, index=range(n), dtype="float64")
+        return col if col.dtype == "float64" else pd.to_numeric(col).astype("float64")
+    if t == "integer" or c in ("row", "spec", "edge_id"):
+        if col is None:
+            return pd.Series(pd.NA, index=range(n), dtype="Int64")
+        return col if col.dtype == "Int64" else pd.to_numeric(col).astype("Int64")
+    if c == "primary":
+        return pd.Series(np.ones(n, dtype=bool) if col is None else col.astype("bool").to_numpy())  # (as a NaN column would)
+    if col is None:
+        return np.full(n, None, dtype=object)
+    # text stays as Python strings (object): converting millions of values to
+    # Arrow strings here cost more than the whole cleaning
+    if col.dtype == object and objects_clean:
+        return col.to_numpy()
+    arr = col.to_numpy(dtype=object)
+    na = pd.isna(arr)
+    if na.any():
+        arr = arr.copy()
+        arr[na] = None
+    return arr
+
+
+def _is_text(t, c: str) -> bool:
+    return t not in ("time", "money", "integer") and c not in ("row", "spec", "edge_id", "primary")
+
+
+def _typed(df: pd.DataFrame, types: dict[str, str], columns: list[str], *, objects_clean: bool = False) -> pd.DataFrame:
+    """Give every column of an observation table its schema dtype (absent columns empty)."""
     n, index = len(df), df.index
     out = {}
     for c in columns:
-        t = types.get(c)
-        col = df[c] if c in df.columns else None
-        if t == "time":
-            if col is None:
-                out[c] = pd.Series(pd.NaT, index=index, dtype="datetime64[ns, UTC]")
-            elif isinstance(col.dtype, pd.DatetimeTZDtype):
-                out[c] = col.dt.tz_convert("UTC").dt.as_unit("ns")
-            else:
-                out[c] = pd.to_datetime(col, utc=True).dt.as_unit("ns")
-        elif t == "money":
-            out[c] = pd.Series(np.nan, index=index, dtype="float64") if col is None else col if col.dtype == "float64" else pd.to_numeric(col).astype("float64")
-        elif t == "integer" or c in ("row", "spec", "edge_id"):
-            if col is None:
-                out[c] = pd.Series(pd.NA, index=index, dtype="Int64")
-            else:
-                out[c] = col if col.dtype == "Int64" else pd.to_numeric(col).astype("Int64")
-        elif c == "primary":
-            out[c] = np.ones(n, dtype=bool) if col is None else col.astype("bool")  # (as a NaN column would)
-        elif col is None:  # (a Series of dtype object: a bare array would be scanned for str inference)
-            out[c] = pd.Series(np.full(n, None, dtype=object), index=index, dtype=object)
-        else:
-            # text stays as Python strings (object): converting millions of values to
-            # Arrow strings here cost more than the whole cleaning
-            if col.dtype == object and objects_clean:
-                out[c] = col
-                continue
-            if col.dtype != object:
-                col = col.astype(object)
-            na = col.isna().to_numpy()
-            if na.any():
-                col = col.where(~na, None)
-            out[c] = col
+        v = _typed_col(df[c] if c in df.columns else None, types.get(c), c, n, objects_clean=objects_clean)
+        out[c] = pd.Series(v, index=index, dtype=object) if isinstance(v, np.ndarray) else pd.Series(v.array, index=index)
     return pd.DataFrame(out, index=index)
 
 
@@ -629,9 +635,10 @@ def load(paths, store, *, mappings=None, tolerance=DEFAULT_TOLERANCE, chunk_size
                         rej_parts.append(rejects.assign(file_id=file_id, file=str(path), sheet=sheet.name or ""))
                     ok_rows.append(ok)
                     for df in nodes:
-                        node_parts.append(df.assign(**ap.prov))
+                        node_parts.append((len(df), {**{c: df[c] for c in df.columns}, **ap.prov}))
                     for df in edges:
-                        edge_parts.append(df.assign(**ap.prov))
+                        edge_parts.append((len(df), {**{c: df[c] for c in df.columns}, **ap.prov}))
+                    del nodes, edges
             except ReadError as e:
                 report.unrecognised.append({"file": str(path), "sheet": sheet.name, "reason": str(e)})
                 continue
@@ -658,13 +665,48 @@ def load(paths, store, *, mappings=None, tolerance=DEFAULT_TOLERANCE, chunk_size
 
 
 def _concat_typed(parts, old: pd.DataFrame, types, columns) -> tuple[pd.DataFrame, int]:
-    """Old observations then the new parts, one typed table; and the number of old rows."""
-    frames = [_typed(old, types, columns)] if len(old) else []
-    frames += [_typed(p, types, columns, objects_clean=True) for p in parts if len(p)]
-    if not frames:
+    """Old observations then the new parts, one typed table; and the number of old rows.
+
+    Each part is ``(n, cols)``: its row count and only the columns it has, each a
+    Series, an array or a scalar (a value for all its rows, as the file's provenance).
+    The table is built a column at a time; each part's column is dropped once copied.
+    """
+    pieces = []
+    if len(old):
+        old = old.reset_index(drop=True)
+        pieces.append((len(old), {c: old[c] for c in old.columns}, False))
+    pieces += [(n, cols, True) for n, cols in parts if n]
+    if not pieces:
         return _typed(pd.DataFrame(columns=columns), types, columns), 0
-    out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
-    return out, len(old)
+    lens = [p[0] for p in pieces]
+    offs = np.concatenate([[0], np.cumsum(lens)])
+    total = int(offs[-1])
+    out = {}
+    for c in columns:
+        t = types.get(c)
+        if _is_text(t, c):
+            arr = np.full(total, None, dtype=object)
+            for (n, cols, clean), o in zip(pieces, offs):
+                v = cols.pop(c, None)
+                if v is None:
+                    continue
+                if np.ndim(v) == 0:
+                    arr[o : o + n] = v
+                else:
+                    arr[o : o + n] = _typed_col(v if isinstance(v, pd.Series) else pd.Series(v), t, c, n, objects_clean=clean)
+            out[c] = pd.Series(arr, dtype=object)
+        else:
+            segs = []
+            for n, cols, clean in pieces:
+                v = cols.pop(c, None)
+                if v is not None and np.ndim(v) == 0:
+                    v = pd.Series([v] * n) if not isinstance(v, (bool, np.bool_, int, np.integer)) else pd.Series(np.full(n, v))
+                elif v is not None and not isinstance(v, pd.Series):
+                    v = pd.Series(v)
+                segs.append(_typed_col(v, t, c, n, objects_clean=clean).reset_index(drop=True))
+            out[c] = pd.concat(segs, ignore_index=True) if len(segs) > 1 else segs[0]
+    pieces.clear()
+    return pd.DataFrame(out), len(old)
 
 
 def _duplicated(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
