@@ -75,8 +75,10 @@ _NA_TIME = np.iinfo(np.int64).min
 
 @dataclass
 class Rows:
-    """Store rows ready to send: column values (Python lists, None where missing) by name,
-    with their value types, ``missing`` masks, and the content hash of every row."""
+    """Store rows ready to send: column values (object arrays, None where missing) by name,
+    with their value types, ``missing`` masks, and the content hash of every row. Provenance
+    lists are cut out for the rows actually sent (``prov``: every record's value in id order,
+    ``starts``/``ends``: each row's records), so a push with little to write costs little."""
 
     types: dict
     values: dict
@@ -84,13 +86,24 @@ class Rows:
     hash: np.ndarray
     ids: np.ndarray
     kinds: np.ndarray
+    prov: dict
+    starts: np.ndarray
+    ends: np.ndarray
 
     def __len__(self) -> int:
         return len(self.ids)
 
+    def column(self, c: str, idx: np.ndarray) -> list:
+        """Values of column ``c`` at positions ``idx`` (Python objects, lists for provenance)."""
+        if c in self.prov:
+            vals = self.prov[c]
+            return [vals[a:b] for a, b in zip(self.starts[idx].tolist(), self.ends[idx].tolist())]
+        return self.values[c][idx].tolist()
+
     def frame(self) -> pd.DataFrame:
         """The rows as a DataFrame (object columns; times as int64 nanoseconds)."""
-        return pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in self.values.items()})
+        idx = np.arange(len(self))
+        return pd.DataFrame({c: pd.Series(self.column(c, idx), dtype=object) for c in self.types})
 
 
 def _iso(s: pd.Series) -> pd.Series:
@@ -130,7 +143,7 @@ def _column(s: pd.Series, t: str):
         canon[miss] = "\x00"  # not a text anyone loads (None would hash as the text 'None')
     if miss.any():
         vals[miss] = None
-    return vals.tolist(), miss, canon
+    return vals, miss, canon
 
 
 def _hash_columns(canon: dict, extra: np.ndarray | None = None) -> np.ndarray:
@@ -142,9 +155,10 @@ def _hash_columns(canon: dict, extra: np.ndarray | None = None) -> np.ndarray:
     return h.to_numpy().view("int64")
 
 
-def _provenance(obs: pd.DataFrame, key: str, ids: np.ndarray) -> tuple[dict, np.ndarray]:
-    """Per id of ``ids``: parallel lists of file_id, file, sheet, row (one item per distinct
-    record, in record order), and a hash of those lists (uint64, 0 where there is none)."""
+def _provenance(obs: pd.DataFrame, key: str, ids: np.ndarray):
+    """Per id of ``ids``, parallel lists of file_id, file, sheet, row (one item per distinct
+    record, in record order): every record's values grouped by id (``cg_<column>`` -> list),
+    where each id's records start and end, and a hash of each id's lists (uint64, 0: none)."""
     cols = ["file_id", "file", "sheet", "row"]
     o = obs[[key] + cols].drop_duplicates()
     # Neo4j lists hold no nulls: a missing text is "" and a missing row -1
@@ -171,12 +185,7 @@ def _provenance(obs: pd.DataFrame, key: str, ids: np.ndarray) -> tuple[dict, np.
     if len(rec):
         red = np.bitwise_xor.reduceat(rec, starts[has])
         ph[has] = red
-    lists = {}
-    se = list(zip(starts.tolist(), ends.tolist()))
-    for c, v in canon.items():
-        vals = v.tolist()
-        lists[f"cg_{c}"] = [vals[a:b] for a, b in se]
-    return lists, ph
+    return {f"cg_{c}": v.tolist() for c, v in canon.items()}, starts, ends, ph
 
 
 def _prepare(df: pd.DataFrame, columns: dict, obs: pd.DataFrame, key: str, extra: dict | None = None) -> Rows:
@@ -185,16 +194,15 @@ def _prepare(df: pd.DataFrame, columns: dict, obs: pd.DataFrame, key: str, extra
         values[c], missing[c], canon[c] = _column(df[c] if c in df.columns else pd.Series(None, index=df.index, dtype=object), t)
         types[c] = t
     for c, arr in (extra or {}).items():
-        values[c], missing[c], canon[c] = arr.astype(object).tolist(), np.zeros(len(arr), bool), arr
+        values[c], missing[c], canon[c] = arr.astype(object), np.zeros(len(arr), bool), arr
         types[c] = "integer"
     ids = df["id"].to_numpy()
-    lists, ph = _provenance(obs, key, ids)
+    prov, starts, ends, ph = _provenance(obs, key, ids)
     for c in PROVENANCE_PROPS:
-        values[c], missing[c] = lists[c], np.zeros(len(ids), bool)
-        types[c] = "list"
+        missing[c], types[c] = np.zeros(len(ids), bool), "list"
     h = _hash_columns(canon, ph)
-    values["cg_hash"], missing["cg_hash"], types["cg_hash"] = h.astype(object).tolist(), np.zeros(len(ids), bool), "integer"
-    return Rows(types, values, missing, h, ids, df["kind"].astype(object).to_numpy())
+    values["cg_hash"], missing["cg_hash"], types["cg_hash"] = h.astype(object), np.zeros(len(ids), bool), "integer"
+    return Rows(types, values, missing, h, ids, df["kind"].astype(object).to_numpy(), prov, starts, ends)
 
 
 def prepare_nodes(store, cy: Cypher) -> Rows:
@@ -234,11 +242,8 @@ def _batches(rows: Rows, select: np.ndarray, batch_size: int):
         kind = rows.kinds[part[0]]
         for a in range(0, len(part), batch_size):
             idx = part[a:a + batch_size]
-            names = [c for c in rows.values if not rows.missing[c][idx].all()]
-            il = idx.tolist()
-            cols = [[rows.values[c][i] for i in il] for c in names] if len(il) < len(rows) else \
-                   [rows.values[c] for c in names]
-            yield kind, names, list(zip(*cols))
+            names = [c for c in rows.types if not rows.missing[c][idx].all()]
+            yield kind, names, list(zip(*(rows.column(c, idx) for c in names)))
 
 
 # -- the push ---------------------------------------------------------------------
