@@ -77,10 +77,40 @@ def _norm_code(v: str) -> str:
     return unicodedata.normalize("NFKC", str(v)).strip().lower()
 
 
+class _NodeCodes:
+    """An integer code per node id, shared by every file of one load.
+
+    Merging groups edge observations on these codes, so millions of id strings
+    are never factorised again; each id string is also made once and shared.
+    """
+
+    def __init__(self):
+        self.code: dict[str, int] = {}
+        self.ids: list[str] = []
+
+    def of(self, made) -> np.ndarray:
+        """Codes of the id strings ``made`` (new ones added)."""
+        code, ids = self.code, self.ids
+        out = np.empty(len(made), dtype=np.int64)
+        for j, i in enumerate(made):
+            c = code.get(i)
+            if c is None:
+                c = code[i] = len(ids)
+                ids.append(i)
+            out[j] = c
+        return out
+
+    def of_column(self, col) -> np.ndarray:
+        """Codes of a column of id strings (None: -1), each distinct value looked up once."""
+        k, uniq = pd.factorize(np.asarray(col, dtype=object), use_na_sentinel=True)
+        return np.append(self.of([str(u) for u in uniq]), -1)[k]
+
+
 class _Applier:
     """Applies one mapping to chunks of one sheet."""
 
-    def __init__(self, mapping: Mapping, found: dict[str, str], schema: Schema, file_id: str, file: str, sheet: str | None):
+    def __init__(self, mapping: Mapping, found: dict[str, str], schema: Schema, file_id: str, file: str, sheet: str | None,
+                 node_codes: _NodeCodes | None = None):
         from .types import get_type
 
         self.m, self.found, self.schema = mapping, found, schema
@@ -95,7 +125,7 @@ class _Applier:
         required = {c for g in mapping.required for c in g}
         self.required = mapping.required
         self.optional = [c for c in mapping.columns if c not in required]
-        self._id_strings: dict[str, str] = {}  # every node id made so far, shared by all its rows
+        self.node_codes = node_codes if node_codes is not None else _NodeCodes()
 
     def _raw_columns(self, rows: pd.DataFrame) -> dict[str, pd.Series]:
         raw = {col: rows[h].astype("str") for col, h in self.found.items()}
@@ -186,13 +216,15 @@ class _Applier:
             if bad.any():
                 rej.append(pd.DataFrame({"row": rownum[bad], "column": col, "raw": raw[col].to_numpy()[bad], "reason": e.to_numpy()[bad], "action": "cell dropped"}))
                 clean[col] = clean[col].where(~pd.Series(bad, index=clean[col].index), None)
-        ids = {}
+        ids, codes = {}, {}
         for alias, spec in self.m.nodes.items():
             key = clean.get(spec.key)
             if key is not None:
                 k, uniq = pd.factorize(key, use_na_sentinel=True)
                 k = np.where(ok, k, -1)
-                ids[alias] = pd.Series(self._ids(spec.kind, uniq)[k], index=key.index, dtype=object)
+                strings, kcodes = self._ids(spec.kind, uniq)
+                ids[alias] = pd.Series(strings[k], index=key.index, dtype=object)
+                codes[alias] = kcodes[k]
         # a node is recorded on a row when an edge of that row uses it, or when it is
         # a statement's own side or used by no edge at all (so a fee-only statement
         # still shows its account)
@@ -204,6 +236,7 @@ class _Applier:
             if spec.source not in ids or spec.target not in ids:
                 continue
             src, dst = ids[spec.source], ids[spec.target]
+            csrc, cdst = codes[spec.source], codes[spec.target]
             mask = src.notna() & dst.notna()
             for cond in spec.when:
                 mask &= self._cond(cond, clean)
@@ -212,14 +245,20 @@ class _Applier:
             used[spec.source] |= mask
             used[spec.target] |= mask
             s, t = src[mask], dst[mask]
+            m = mask.to_numpy()
+            cs, ct = csrc[m], cdst[m]
             if spec.reverse_when:
                 rev = pd.Series(True, index=rows.index)
                 for cond in spec.reverse_when:
                     rev &= self._cond(cond, clean)
                 rev = rev[mask]
                 s, t = s.where(~rev, dst[mask]), t.where(~rev, src[mask])
+                r = rev.to_numpy(dtype=bool)
+                cs, ct = np.where(r, cdst[m], cs), np.where(r, csrc[m], ct)
             df = pd.DataFrame({"kind": spec.kind, "source": s, "target": t})
             df["side"] = ids[spec.side][mask] if spec.side else None
+            df["_src"], df["_dst"] = cs, ct
+            df["_side"] = codes[spec.side][m] if spec.side else -1
             df["primary"] = spec.primary
             df["spec"] = i
             for prop, col in spec.properties.items():
@@ -247,15 +286,16 @@ class _Applier:
         rejects = pd.concat([r for r in rej if len(r)], ignore_index=True) if any(len(r) for r in rej) else None
         return nodes, edges, rejects, rownum[ok]
 
-    def _ids(self, kind: str, keys) -> np.ndarray:
-        """Node ids ``kind:key`` of distinct keys (one shared string per id), a last slot None."""
+    def _ids(self, kind: str, keys) -> tuple[np.ndarray, np.ndarray]:
+        """Node ids ``kind:key`` of distinct keys (one shared string per id) and their
+        load-wide codes; a last slot None / -1."""
         out = np.empty(len(keys) + 1, dtype=object)
-        seen = self._id_strings
         prefix = kind + ":"
         made = [prefix + k for k in keys] if keys.dtype == object and all(type(k) is str for k in keys) else [prefix + str(k) for k in keys]
-        get = seen.setdefault
-        out[:-1] = [get(i, i) for i in made]
-        return out
+        nc = self.node_codes
+        c = nc.of(made)
+        out[:-1] = [nc.ids[i] for i in c.tolist()]
+        return out, np.append(c, -1)
 
     @staticmethod
     def _cond(cond, clean) -> pd.Series:
@@ -396,6 +436,26 @@ def _text_hash(df: pd.DataFrame) -> np.ndarray:
     return _combine_hashes(hashes).view("int64")
 
 
+def _edge_hash(obs: pd.DataFrame, reps: np.ndarray, src: np.ndarray, dst: np.ndarray, node_ids) -> np.ndarray:
+    """:func:`_text_hash` of (kind, source, target, file_id, sheet, row, spec) of the
+    rows ``reps``, the ends given as node codes: each node id is hashed once."""
+    used = np.unique(np.concatenate([src, dst]))
+    node_hash = np.zeros(int(used.max()) + 1 if len(used) else 0, dtype=np.uint64)
+    text = np.asarray(node_ids, dtype=object)[used] if not isinstance(node_ids, list) else np.array([node_ids[i] for i in used.tolist()] + [None], dtype=object)[:-1]
+    node_hash[used] = pd.util.hash_array(text)
+    hashes = []
+    for c in ("kind", "source", "target", "file_id", "sheet", "row", "spec"):
+        if c == "source":
+            hashes.append(node_hash[src])
+        elif c == "target":
+            hashes.append(node_hash[dst])
+        else:
+            codes, uniq = pd.factorize(obs[c].iloc[reps], use_na_sentinel=False)
+            t = pd.Series(uniq, dtype=object).astype("str").to_numpy(dtype=object)
+            hashes.append(pd.util.hash_array(t)[codes])
+    return _combine_hashes(hashes).view("int64")
+
+
 def _transfer_groups(key: pd.DataFrame, tol: pd.Timedelta) -> np.ndarray:
     """Representative position of each money observation.
 
@@ -444,8 +504,11 @@ def _transfer_groups(key: pd.DataFrame, tol: pd.Timedelta) -> np.ndarray:
     return parent[pos]
 
 
-def derive_edges(obs: pd.DataFrame, schema: Schema, tol: pd.Timedelta = DEFAULT_TOLERANCE):
+def derive_edges(obs: pd.DataFrame, schema: Schema, tol: pd.Timedelta = DEFAULT_TOLERANCE, ends=None, node_ids=None):
     """Group edge observations into edges.
+
+    ``ends``: optionally (source, target, side) node codes of each observation
+    (-1: none), one code per distinct id string, with ``node_ids[code]`` its id.
 
     Returns (edges, obs) with ``obs["rep"][i]`` the position of the first
     observation of the edge observation ``i`` belongs to.
@@ -455,8 +518,10 @@ def derive_edges(obs: pd.DataFrame, schema: Schema, tol: pd.Timedelta = DEFAULT_
     pos = np.arange(n)
     obs["pos"] = pos
     # node ids and kinds as integer codes, factorised once
-    ends, _ = pd.factorize(np.concatenate([obs[c].to_numpy(dtype=object) for c in ("source", "target", "side")]))
-    src, dst, side = ends[:n], ends[n : 2 * n], ends[2 * n :]
+    if ends is None:
+        codes, node_ids = pd.factorize(np.concatenate([obs[c].to_numpy(dtype=object) for c in ("source", "target", "side")]))
+        ends = codes[:n], codes[n : 2 * n], codes[2 * n :]
+    src, dst, side = ends
     end = np.where(side == src, 1, np.where(side == dst, 2, 0))
     end[side < 0] = 0
     time = obs["time"]
@@ -485,7 +550,7 @@ def derive_edges(obs: pd.DataFrame, schema: Schema, tol: pd.Timedelta = DEFAULT_
     group[reps] = np.arange(len(reps))
     group = group[rep]
     # a stable id per edge: a hash of its first observation's provenance
-    ids = _text_hash(obs.iloc[reps][["kind", "source", "target", "file_id", "sheet", "row", "spec"]])
+    ids = _edge_hash(obs, reps, src[reps], dst[reps], node_ids)
     obs["edge_id"] = ids[group]
     eprops = edge_property_columns(schema)
     ptypes = _prop_types(schema, "edges")
@@ -590,6 +655,7 @@ def load(paths, store, *, mappings=None, tolerance=DEFAULT_TOLERANCE, chunk_size
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     report = LoadReport()
     node_parts, edge_parts, rej_parts, file_rows = [], [], [], []
+    node_codes = _NodeCodes()
     row_status = []  # (file_id, sheet, rows ok array, report) for merged counting
     for path in iter_files(paths):
         if progress:
@@ -618,7 +684,7 @@ def load(paths, store, *, mappings=None, tolerance=DEFAULT_TOLERANCE, chunk_size
                 })
                 continue
             rep = FileReport(str(path), mapping.source, sheet.encoding, sheet.name)
-            ap = _Applier(mapping, found, schema, file_id, str(path), sheet.name)
+            ap = _Applier(mapping, found, schema, file_id, str(path), sheet.name, node_codes)
             ok_rows = []
             try:
                 for chunk in sheet.chunks(chunk_size):
@@ -649,7 +715,7 @@ def load(paths, store, *, mappings=None, tolerance=DEFAULT_TOLERANCE, chunk_size
 
     if progress:
         progress("merging")
-    tables = merge(st.tables, node_parts, edge_parts, rej_parts, schema, tolerance, row_status)
+    tables = merge(st.tables, node_parts, edge_parts, rej_parts, schema, tolerance, row_status, node_codes)
     files = pd.DataFrame(file_rows, columns=FILE_COLUMNS)
     for i, (_, _, _, rep) in enumerate(row_status):
         files.loc[i, ["loaded", "merged", "rejected"]] = [rep.loaded, rep.merged, rep.rejected]
@@ -724,13 +790,23 @@ def _file_codes(df: pd.DataFrame) -> tuple[np.ndarray, dict]:
     return code, lookup
 
 
-def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolerance, row_status) -> Tables:
+def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolerance, row_status, node_codes=None) -> Tables:
     """Merge new observations into the old tables; fill each report's loaded/merged."""
     ncols, ecols = NODE_OBS_COLUMNS(schema), EDGE_OBS_COLUMNS(schema)
     ntypes, etypes = _prop_types(schema, "nodes"), _prop_types(schema, "edges")
     node_obs, _ = _concat_typed(node_parts, old.node_obs, ntypes, ncols)
     node_parts.clear()
     node_obs = node_obs[~_duplicated(node_obs, ["id", "file_id", "sheet", "row"])].reset_index(drop=True)
+    # the node codes of each observation's ends: the old ones looked up, the new ones made while reading
+    nc = node_codes if node_codes is not None else _NodeCodes()
+    ends = []
+    for c, cc in (("source", "_src"), ("target", "_dst"), ("side", "_side")):
+        parts = [nc.of_column(old.edge_obs[c])] if len(old.edge_obs) else []
+        for n, cols in edge_parts:
+            if n:
+                v = cols.pop(cc, None)
+                parts.append(np.asarray(v, dtype=np.int64) if v is not None else nc.of_column(cols[c]) if c in cols else np.full(n, -1))
+        ends.append(np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64))
     edge_obs, n_old = _concat_typed(edge_parts, old.edge_obs, etypes, ecols)
     edge_parts.clear()
     is_new = np.arange(len(edge_obs)) >= n_old
@@ -739,8 +815,9 @@ def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolera
     if dup.any():
         edge_obs = edge_obs[~dup].reset_index(drop=True)
         is_new = is_new[~dup]
+        ends = [e[~dup] for e in ends]
     if len(edge_obs):
-        edges, edge_obs = derive_edges(edge_obs, schema, tolerance)
+        edges, edge_obs = derive_edges(edge_obs, schema, tolerance, ends=tuple(ends), node_ids=nc.ids)
         merged_obs = edge_obs["rep"].to_numpy() < edge_obs["pos"].to_numpy()
         edge_obs = edge_obs.drop(columns=["rep", "pos"])
     else:
