@@ -98,7 +98,10 @@ class View(Protocol):
 
             UNWIND $ids AS i OPTIONAL MATCH (a:Entity {id: i})
             RETURN i, EXISTS { (a)-[e:MONEY]->() WHERE e.seen_by IN ['source','both'] }
-                   OR EXISTS { (a)<-[e:MONEY]-() WHERE e.seen_by IN ['target','both'] }
+                   OR EXISTS { (a)<-[f:MONEY]-() WHERE f.seen_by IN ['target','both'] }
+
+        (two variables, ``e`` and ``f``: with ``e`` in both subqueries Neo4j 5.26 answers
+        wrongly.)
         """
 
     def all_edges(self, kinds: Iterable[str] | None = None) -> pd.DataFrame:
