@@ -205,9 +205,61 @@ class Store:
         return self.__dict__["_graph"]
 
 
+# columns whose values are (nearly) all distinct: a Parquet dictionary for them is
+# built only to be thrown away
+_UNIQUE_COLUMNS = {"id", "key", "label", "row", "edge_id", "txn_id", "time", "amount", "balance", "first_seen", "last_seen"}
+
+
 def _to_parquet(df: pd.DataFrame, path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    df = df.reset_index(drop=True)
+    try:
+        table = _arrow_table(df)
+    except (pa.ArrowException, ValueError, TypeError):
+        table = pa.Table.from_pandas(df, preserve_index=False)  # (mixed-type text: as pandas would)
     # zstd: smaller files than the default snappy and, measured on a 1M-row load, less CPU
-    df.reset_index(drop=True).to_parquet(path, index=False, compression="zstd")
+    dict_cols = [c for c in table.column_names if c not in _UNIQUE_COLUMNS]
+    pq.write_table(table, path, compression="zstd", use_dictionary=dict_cols)
+
+
+def _arrow_table(df: pd.DataFrame):
+    """``pyarrow.Table.from_pandas(df, preserve_index=False)``, built column by column.
+
+    The Arrow types and the pandas metadata come from a one-row sample (each text
+    column's first value), so no column is scanned to infer its type; the
+    values are then converted straight to that type.
+    """
+    import pyarrow as pa
+
+    n = len(df)
+    if not n:
+        return pa.Table.from_pandas(df, preserve_index=False)
+    sample, values = {}, {}
+    for c in df.columns:
+        col = df[c]
+        if col.dtype == object:
+            v = col.to_numpy()
+            present = pd.notna(v)
+            i = int(present.argmax()) if present.any() else -1
+            sample[c] = pd.Series([v[i] if i >= 0 else None], dtype=object)
+            values[c] = (v, present)
+        else:
+            sample[c] = col.iloc[:1].reset_index(drop=True)
+    schema = pa.Table.from_pandas(pd.DataFrame(sample), preserve_index=False).schema
+    arrays = []
+    for f in schema:
+        c = f.name
+        if c in values:
+            v, present = values[c]
+            if pa.types.is_null(f.type):
+                arrays.append(pa.nulls(n))
+            else:
+                arrays.append(pa.array(v, type=f.type, from_pandas=True))
+        else:
+            arrays.append(pa.array(df[c], type=f.type, from_pandas=True))
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def _fsync_dir(path: Path) -> None:
