@@ -202,6 +202,19 @@ def _conds(raw, file, where, columns):
     return tuple(out)
 
 
+def _spec_kind(spec, allowed_keys, kinds, what, file, where) -> str:
+    """Check a node or edge spec's keys and return its kind (which must be in the schema)."""
+    if not isinstance(spec, dict):
+        raise DeclarationError(file, where, f"must be a mapping with keys from: {', '.join(sorted(allowed_keys))}")
+    bad = set(spec) - allowed_keys
+    if bad:
+        raise DeclarationError(file, f"{where}.{sorted(bad)[0]}", f"unknown key; valid: {', '.join(sorted(allowed_keys))}")
+    kind = spec.get("kind")
+    if kind not in kinds:
+        raise DeclarationError(file, f"{where}.kind", f"{kind!r} is not a{'n' if what[0] in 'aeiou' else ''} {what} kind; valid: {', '.join(kinds)}")
+    return kind
+
+
 def parse_mapping(data, file="<mapping>", schema: Schema | None = None) -> Mapping:
     """Parse a mapping declaration strictly against the schema."""
     schema = schema or load_schema()
@@ -254,14 +267,7 @@ def parse_mapping(data, file="<mapping>", schema: Schema | None = None) -> Mappi
     nodes = {}
     for alias, n in (data["nodes"] or {}).items():
         w = f"nodes.{alias}"
-        if not isinstance(n, dict):
-            raise DeclarationError(file, w, "must be a mapping {kind, key, properties}")
-        bad = set(n) - NODE_SPEC_KEYS
-        if bad:
-            raise DeclarationError(file, f"{w}.{sorted(bad)[0]}", f"unknown key; valid: {', '.join(sorted(NODE_SPEC_KEYS))}")
-        kind = n.get("kind")
-        if kind not in schema.nodes:
-            raise DeclarationError(file, f"{w}.kind", f"{kind!r} is not a node kind; valid: {', '.join(schema.nodes)}")
+        kind = _spec_kind(n, NODE_SPEC_KEYS, schema.nodes, "node", file, w)
         props = {}
         for p, c in (n.get("properties") or {}).items():
             if p not in schema.nodes[kind].properties:
@@ -271,14 +277,7 @@ def parse_mapping(data, file="<mapping>", schema: Schema | None = None) -> Mappi
     edges = []
     for i, e in enumerate(data["edges"] or []):
         w = f"edges[{i}]"
-        if not isinstance(e, dict):
-            raise DeclarationError(file, w, "must be a mapping")
-        bad = set(e) - EDGE_SPEC_KEYS
-        if bad:
-            raise DeclarationError(file, f"{w}.{sorted(bad)[0]}", f"unknown key; valid: {', '.join(sorted(EDGE_SPEC_KEYS))}")
-        kind = e.get("kind")
-        if kind not in schema.edges:
-            raise DeclarationError(file, f"{w}.kind", f"{kind!r} is not an edge kind; valid: {', '.join(schema.edges)}")
+        kind = _spec_kind(e, EDGE_SPEC_KEYS, schema.edges, "edge", file, w)
         ek = schema.edges[kind]
         for end in ("source", "target"):
             a = e.get(end)
