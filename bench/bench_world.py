@@ -1,12 +1,16 @@
-"""Benchmark: generate a world of N transfers, then load it; time and peak memory of each step.
+"""Benchmark: generate a world of N transfers, then load it; time, CPU and peak memory of each step.
 
 Usage::
 
-    .venv/bin/python bench/bench_world.py 1000000 [--out DIR] [--seed 0] [--skip-load]
+    .venv/bin/python bench/bench_world.py 1000000 10000000 [--out DIR] [--seed 0] [--skip-load]
+    .venv/bin/python bench/bench_world.py --load-only /tmp/w10m [--store DIR]
 
 Each step runs in a fresh child process so that its peak resident memory
-(``resource.getrusage(RUSAGE_SELF).ru_maxrss`` in the child) is its own; ``--tracemalloc``
-also reports the peak of Python-level allocations (slower).
+(``resource.getrusage(RUSAGE_SELF).ru_maxrss`` in the child) and its CPU time
+(user + system) are its own; ``--tracemalloc`` also reports the peak of
+Python-level allocations (slower). The machine's load average at the end of
+each step and the last commit of ``chaingraph/ingest.py`` are printed with the
+load figures, since both explain most of the variation between runs.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
+
 STEP = r"""
-import json, resource, sys, time, tracemalloc
-step, out, seed, n, trace = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
+import json, os, resource, sys, time, tracemalloc
+step, out, store, seed, n, trace = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6] == "1"
 if trace:
     tracemalloc.start()
 t0 = time.perf_counter()
@@ -34,26 +40,57 @@ if step == "generate":
             "bytes": sum(p.stat().st_size for p in w.data_dir.rglob("*") if p.is_file())}
 else:
     from chaingraph.ingest import load
-    r = load(out + "/data", out + "/store")
+    r = load(out + "/data", store)
     st = r.store.stats()
-    info = {"rows_read": sum(f.read for f in r.files), "unrecognised": len(r.unrecognised),
-            "nodes": sum(st["nodes"].values()), "edges": sum(st["edges"].values())}
+    info = {"rows_read": sum(f.read for f in r.files), "rows_loaded": sum(f.loaded for f in r.files),
+            "rows_merged": sum(f.merged for f in r.files), "rows_rejected": sum(f.rejected for f in r.files),
+            "unrecognised": len(r.unrecognised),
+            "nodes": sum(st["nodes"].values()), "edges": sum(st["edges"].values()),
+            "store_bytes": sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(store) for f in fs)}
 info["seconds"] = round(time.perf_counter() - t0, 1)
-info["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+ru = resource.getrusage(resource.RUSAGE_SELF)
+info["cpu_user"], info["cpu_sys"] = round(ru.ru_utime, 1), round(ru.ru_stime, 1)
+info["peak_rss_mb"] = round(ru.ru_maxrss / 1024, 1)
+info["loadavg"] = [round(x, 2) for x in os.getloadavg()]
 if trace:
     info["tracemalloc_peak_mb"] = round(tracemalloc.get_traced_memory()[1] / 2**20, 1)
 print(json.dumps(info))
 """
 
 
-def run_step(step, out, seed, n, trace):
-    root = Path(__file__).resolve().parent.parent
-    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    p = subprocess.run([sys.executable, "-c", STEP, step, str(out), str(seed), str(n), "1" if trace else "0"],
+def run_step(step, out, store, seed, n, trace):
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.run([sys.executable, "-c", STEP, step, str(out), str(store), str(seed), str(n), "1" if trace else "0"],
                        capture_output=True, text=True, env=env)
     if p.returncode:
         raise SystemExit(f"{step} failed:\n{p.stderr[-3000:]}")
     return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def _ingest_commit() -> str:
+    try:
+        return subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %cI", "--", "chaingraph/ingest.py"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+def _cpu(r) -> str:
+    return f"CPU {r['cpu_user'] + r['cpu_sys']:.1f} s (user {r['cpu_user']:.1f} + sys {r['cpu_sys']:.1f})"
+
+
+def _load(out: Path, store: Path, seed, n, trace) -> dict:
+    if store.exists():
+        shutil.rmtree(store)
+    ld = run_step("load", out, store, seed, n, trace)
+    ld["rows_per_s"] = round(ld["rows_read"] / ld["seconds"]) if ld["seconds"] else None
+    ld["ingest_commit"] = _ingest_commit()
+    print(f"load     {out}: {ld['seconds']:>7.1f} s  {_cpu(ld)}  peak RSS {ld['peak_rss_mb']:>8.1f} MB  "
+          f"{ld['rows_read']:,} rows read ({ld['rows_per_s']:,} rows/s; {ld['rows_loaded']:,} loaded, "
+          f"{ld['rows_merged']:,} merged, {ld['rows_rejected']:,} rejected) -> {ld['nodes']:,} nodes, "
+          f"{ld['edges']:,} edges, store {ld['store_bytes'] / 2**20:.0f} MB  load avg {ld['loadavg']}  "
+          f"ingest.py at {ld['ingest_commit']}", flush=True)
+    return ld
 
 
 def main(argv=None):
@@ -62,25 +99,32 @@ def main(argv=None):
     ap.add_argument("--out", help="folder for the worlds (default: a temporary folder, removed afterwards)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-load", action="store_true")
+    ap.add_argument("--load-only", metavar="DIR", help="only load the world already generated in DIR (DIR/data)")
+    ap.add_argument("--store", metavar="DIR", help="store folder for --load-only (default DIR/store; replaced)")
     ap.add_argument("--tracemalloc", action="store_true")
     args = ap.parse_args(argv)
-    base = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="chaingraph-bench-"))
     rows = []
+    if args.load_only:
+        out = Path(args.load_only)
+        if not (out / "data").is_dir():
+            raise SystemExit(f"{out}: no data/ folder (generate a world there first)")
+        rows.append({"world": str(out), "step": "load",
+                     **_load(out, Path(args.store) if args.store else out / "store", args.seed, 0, args.tracemalloc)})
+        print(json.dumps(rows))
+        return 0
+    base = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="chaingraph-bench-"))
     try:
         for n in args.transfers:
             out = base / f"world_{n}"
             if out.exists():
                 shutil.rmtree(out)
-            g = run_step("generate", out, args.seed, n, args.tracemalloc)
-            print(f"generate {n:>10,}: {g['seconds']:>7.1f} s  peak RSS {g['peak_rss_mb']:>8.1f} MB  "
-                  f"{g['files']} files/sheets, {g['bytes'] / 2**20:.0f} MB on disk", flush=True)
+            g = run_step("generate", out, out / "store", args.seed, n, args.tracemalloc)
+            print(f"generate {n:>10,}: {g['seconds']:>7.1f} s  {_cpu(g)}  peak RSS {g['peak_rss_mb']:>8.1f} MB  "
+                  f"{g['files']} files/sheets, {g['bytes'] / 2**20:.0f} MB on disk  load avg {g['loadavg']}", flush=True)
             print("    steps: " + ", ".join(f"{k} {v:.1f}s" for k, v in g["steps"].items()), flush=True)
-            rows.append({"n": n, "step": "generate", **{k: v for k, v in g.items() if k != "steps"}})
+            rows.append({"n": n, "step": "generate", **g})
             if not args.skip_load:
-                ld = run_step("load", out, args.seed, n, args.tracemalloc)
-                print(f"load     {n:>10,}: {ld['seconds']:>7.1f} s  peak RSS {ld['peak_rss_mb']:>8.1f} MB  "
-                      f"{ld['rows_read']:,} rows -> {ld['nodes']:,} nodes, {ld['edges']:,} edges", flush=True)
-                rows.append({"n": n, "step": "load", **ld})
+                rows.append({"n": n, "step": "load", **_load(out, out / "store", args.seed, n, args.tracemalloc)})
     finally:
         if not args.out:
             shutil.rmtree(base, ignore_errors=True)

@@ -200,3 +200,39 @@ def test_truth_entities_are_in_the_store(world, loaded):
     for did, d in t["dealers"].items():
         sold = set(sup[sup["source"] == did]["target"])
         assert set(d["cards"]) & sold
+
+
+# --------------------------------------------------------------------------- string kernels and scale
+
+def test_string_kernels():
+    import numpy as np
+
+    assert W._money(np.array([0, 5, 123456, -305])).to_pylist() == ["0.00", "0.05", "1234.56", "-3.05"]
+    assert W._thousands(np.array([99999, 100000, 123456789012])).to_pylist() == ["999.99", "1,000.00", "1,234,567,890.12"]
+    t = np.array([np.datetime64("2024-02-29T23:59:59", "s"), np.datetime64("2024-01-01T00:00:00", "s")]).astype(np.int64)
+    assert W._fmt_pa(t).to_pylist() == ["2024-02-29 23:59:59", "2024-01-01 00:00:00"]
+    assert W._fmt_pa(t, "date").to_pylist() == ["20240229", "20240101"]
+    assert W._fmt_pa(t, "time").to_pylist() == ["235959", "000000"]
+    import pyarrow as pa
+
+    lines = W._csv_lines([pa.array(["a", "1,234.00", 'say "hi"']), pa.array(["张三", "", "x"])])
+    assert W._encode(lines, "gb18030") == 'a,张三\r\n"1,234.00",\r\n"say ""hi""",x\r\n'.encode("gb18030")
+
+
+def test_workbooks_stay_small(world):
+    sheets = [f for f in world.truth["files"] if f["file"].endswith(".xlsx")]
+    assert sum(f["rows"] for f in sheets if f["source"] == "bank_statement") <= W.XLSX_ROWS
+
+
+def test_case_reports_overflow_to_csv(tmp_path, monkeypatch):
+    """Past XLSX_CASES the case reports continue in a CSV; both load, every case is in the store."""
+    from chaingraph.ingest import load
+
+    monkeypatch.setattr(W, "XLSX_CASES", 5)
+    w = W.generate(tmp_path / "w", seed=3, n_transfers=4000)
+    files = {f["file"]: f for f in w.truth["files"] if f["source"] == "case_reports"}
+    assert files["cases/报案登记_汇总.xlsx"]["rows"] == 5
+    assert files["cases/报案登记_续报.csv"]["rows"] == len(w.truth["cases"]) - 5
+    r = load(w.data_dir, tmp_path / "s")
+    assert r.unrecognised == []
+    assert set(w.truth["cases"]) <= set(r.store.nodes["id"])
