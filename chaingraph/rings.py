@@ -90,7 +90,7 @@ class Rings:
     rings: pd.DataFrame
     hubs: pd.DataFrame
     brokers: pd.DataFrame = None
-    names: np.ndarray = field(repr=False, default=None)
+    names: np.ndarray = field(repr=False, default=None)      # node id of each code (sorted; numpy or pandas str array)
     community: np.ndarray = field(repr=False, default=None)   # per node: ring number, 0 = none
     u: np.ndarray = field(repr=False, default=None)
     v: np.ndarray = field(repr=False, default=None)
@@ -193,15 +193,14 @@ def _projection_parts(view, projections, max_share, money_kinds):
     return parts
 
 
-def _fast_view(view):
-    """The edge table and per-edge node positions of an in-memory view, when every edge end is a node."""
-    e, src, dst = getattr(view, "_edges", None), getattr(view, "_src", None), getattr(view, "_dst", None)
-    ids = getattr(view, "_node_ids", None)
-    if e is None or src is None or dst is None or ids is None or len(src) != len(e):
-        return None
-    if len(src) and (src.min() < 0 or dst.min() < 0):
-        return None
-    return e, src, dst, ids
+def _has_codes(view) -> bool:
+    """Whether ``view`` is an in-memory view whose every edge end is a node (edges with integer node codes)."""
+    need = ("_edges", "_nodes", "_src", "_dst", "_kcode", "_kinds")
+    if not all(hasattr(view, x) for x in need) or len(view._src) != len(view._edges):
+        return False
+    if len(view._src) and (view._src.min() < 0 or view._dst.min() < 0):
+        return False
+    return True
 
 
 def _ns(col: pd.Series, rows) -> np.ndarray:
@@ -214,15 +213,38 @@ def _ns(col: pd.Series, rows) -> np.ndarray:
     return x.to_numpy("datetime64[ns]").view("int64")
 
 
-def _code_parts(view, projections, max_share, money_kinds, fast):
-    """Like :func:`_projection_parts` on integer node codes (positions in the view's node table)."""
-    e, src, dst, ids = fast
-    n = len(ids)
+def _sorted_ids(ids: pd.Series):
+    """Node ids in sorted order, and the permutation that sorts them (None when already sorted).
+
+    Sorted with Arrow on a string column (code point order, as Python sorts str): no
+    Python string is made per node."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        arr = pa.array(ids)
+    except (pa.ArrowException, TypeError, ValueError):
+        arr = None
+    if arr is not None and (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        if len(arr) < 2 or pc.all(pc.less_equal(arr[:-1], arr[1:])).as_py():
+            return pd.array(arr, dtype="str"), None
+        order = pc.sort_indices(arr).to_numpy()
+        return pd.array(arr.take(order), dtype="str"), order
+    obj = np.asarray(ids, dtype=object)
+    if pd.Index(obj).is_monotonic_increasing:
+        return obj, None
+    order = np.argsort(obj, kind="stable")
+    return obj[order], order
+
+
+def _code_parts(view, projections, max_share, money_kinds):
+    """Like :func:`_projection_parts` on integer node codes (node positions of the in-memory view,
+    renumbered in sorted id order). Returns (names, the permutation sorting the view's node ids
+    or None, each part's two code arrays, parts)."""
+    e, src, dst = view._edges, view._src, view._dst
+    n = len(view._nodes)
     schema = view.schema
-    kind = e["kind"]
-    kind = kind.astype("category") if not isinstance(kind.dtype, pd.CategoricalDtype) else kind
-    kcodes = kind.cat.codes.to_numpy()
-    kcats = list(kind.cat.categories)
+    kcodes, kcats = view._kcode, view._kinds.tolist()
 
     def rows(kinds):
         want = [i for i, k in enumerate(kcats) if k in set(kinds)]
@@ -235,8 +257,8 @@ def _code_parts(view, projections, max_share, money_kinds, fast):
             ident, memb, last = [], [], []
             for k, end in DEFAULT_LINKS.items():
                 r = rows([k])
-                ident.append((src if end == "source" else dst)[r])
-                memb.append((dst if end == "source" else src)[r])
+                ident.append((src if end == "source" else dst)[r].astype(np.int64))
+                memb.append((dst if end == "source" else src)[r].astype(np.int64))
                 t = np.full(len(r), nat, "int64")
                 for col in ("first_seen", "time", "last_seen"):   # the latest known wins
                     if col in e:
@@ -261,23 +283,24 @@ def _code_parts(view, projections, max_share, money_kinds, fast):
         elif p == "money":
             kinds = list(money_kinds) if money_kinds is not None else list(schema.money_edges)
             r = rows(kinds)
-            amount = pd.to_numeric(e["amount"].to_numpy()[r], errors="coerce") if "amount" in e else np.full(len(r), np.nan)
-            parts.append((src[r], dst[r], None, np.asarray(amount, "float64")))
+            amount = pd.to_numeric(e["amount"], errors="coerce").to_numpy("float64")[r] if "amount" in e \
+                else np.full(len(r), np.nan)
+            parts.append((src[r], dst[r], None, amount))
+            del r
         else:  # small projections: the id path, mapped onto the codes
-            (pa, pb, pw, pm), = _projection_parts(view, [p], max_share, money_kinds)
-            look = pd.Index(ids)
-            ca = look.get_indexer(pd.Index(np.asarray(pa, dtype=object)))
+            (pa_, pb, pw, pm), = _projection_parts(view, [p], max_share, money_kinds)
+            look = pd.Index(view._nodes["id"])
+            ca = look.get_indexer(pd.Index(np.asarray(pa_, dtype=object)))
             cb = look.get_indexer(pd.Index(np.asarray(pb, dtype=object)))
             ok = (ca >= 0) & (cb >= 0)
             parts.append((ca[ok], cb[ok], pw[ok] if pw is not None else None, pm[ok] if pm is not None else None))
     # number nodes in sorted id order so the answer does not depend on the view's row order
-    idx = pd.Index(ids)
-    if idx.is_monotonic_increasing:
-        return np.asarray(ids, dtype=object), [x for a, b, _, _ in parts for x in (a, b)], parts
-    order = np.argsort(np.asarray(ids, dtype=object), kind="stable")
-    rank = np.empty(n, "int64")
+    names, order = _sorted_ids(view._nodes["id"])
+    if order is None:
+        return names, order, [x for a, b, _, _ in parts for x in (a, b)], parts
+    rank = np.empty(n, np.int64)
     rank[order] = np.arange(n)
-    return np.asarray(ids, dtype=object)[order], [rank[x] for a, b, _, _ in parts for x in (a, b)], parts
+    return names, order, [rank[x] for a, b, _, _ in parts for x in (a, b)], parts
 
 
 def _codes(parts):
@@ -302,6 +325,11 @@ def _codes(parts):
     return names, codes
 
 
+def _ids(names, idx) -> np.ndarray:
+    """Node ids of some codes as an object array (``names``: numpy object or pandas str array)."""
+    return np.asarray(names[np.asarray(idx, np.int64)], dtype=object)
+
+
 def _aggregate(parts, codes, n):
     """Undirected weighted pairs (u < v) summed over every projection."""
     us, vs, ws = [], [], []
@@ -309,9 +337,12 @@ def _aggregate(parts, codes, n):
         a, b = codes[2 * k], codes[2 * k + 1]
         ok = a != b
         a, b = a[ok], b[ok]
-        lo, hi = np.minimum(a, b), np.maximum(a, b)
-        key = lo * n + hi
+        key = np.minimum(a, b).astype(np.int64)
+        key *= n
+        key += np.maximum(a, b)
+        del a, b
         uk, inv = np.unique(key, return_inverse=True)
+        del key
         if amount is not None:  # money: one link per pair from count and total amount
             cnt = np.bincount(inv, minlength=len(uk))
             tot = np.bincount(inv, weights=np.nan_to_num(amount[ok]), minlength=len(uk))
@@ -492,16 +523,14 @@ def rings(view, projections=PROJECTIONS, resolution: float = 1.0, seed: int = 42
         Smallest share of its link weight an entity must send to a second, otherwise
         separate community to be a broker (see the module docstring); None: no broker step.
     """
-    fast = _fast_view(view)
-    if fast is not None:
-        names, codes, parts = _code_parts(view, list(projections), max_share, money_kinds, fast)
+    if _has_codes(view):
+        names, order, codes, parts = _code_parts(view, list(projections), max_share, money_kinds)
         node_kind = None
         if "kind" in view._nodes:
             kk = view._nodes["kind"]
             kk = kk.astype("category") if not isinstance(kk.dtype, pd.CategoricalDtype) else kk
             node_kind = (kk.cat.codes.to_numpy(), np.asarray(kk.cat.categories, dtype=object))
-            if not pd.Index(fast[3]).is_monotonic_increasing:
-                order = np.argsort(np.asarray(fast[3], dtype=object), kind="stable")
+            if order is not None:
                 node_kind = (node_kind[0][order], node_kind[1])
     else:
         parts = _projection_parts(view, list(projections), max_share, money_kinds)
@@ -514,7 +543,7 @@ def rings(view, projections=PROJECTIONS, resolution: float = 1.0, seed: int = 42
         deg = np.bincount(u, minlength=n) + np.bincount(v, minlength=n)
         hub = deg > max_degree
         if hub.any():
-            hubs = pd.DataFrame({"entity": names[hub].astype(str), "degree": deg[hub]})
+            hubs = pd.DataFrame({"entity": _ids(names, np.flatnonzero(hub)), "degree": deg[hub]})
             keep = ~hub[u] & ~hub[v]
             u, v, w = u[keep], v[keep], w[keep]
     label = _partition(n, u, v, w, max(min_size, min_split), resolution, seed, n_iterations)
@@ -550,7 +579,7 @@ def rings(view, projections=PROJECTIONS, resolution: float = 1.0, seed: int = 42
     inside = np.bincount(u[same], weights=w[same], minlength=n) + np.bincount(v[same], weights=w[same], minlength=n)
     idx = np.flatnonzero(community > 0)
     idx = idx[np.lexsort((idx, community[idx]))]
-    ent = names[idx].astype(str)
+    ent = _ids(names, idx)
     kind_col = node_kind[1][node_kind[0][idx]] if node_kind is not None else \
         _kind_of(pd.Series(ent, dtype="str")).to_numpy()
     members = pd.DataFrame({"entity": ent, "kind": kind_col,
@@ -562,7 +591,7 @@ def rings(view, projections=PROJECTIONS, resolution: float = 1.0, seed: int = 42
     cut = np.flatnonzero(np.diff(ring_ids)) + 1
     kinds = members["kind"].to_numpy()
     rows = []
-    for ents, ks in zip(np.split(ent.astype(object), cut), np.split(kinds, cut)):
+    for ents, ks in zip(np.split(ent, cut), np.split(kinds, cut)):
         if not len(ents):
             continue
         mem = tuple(ents.tolist())
@@ -579,7 +608,7 @@ def rings(view, projections=PROJECTIONS, resolution: float = 1.0, seed: int = 42
         m = broker[node] & (other > 0)
         touch = pd.DataFrame({"x": node[m], "r": other[m]}).drop_duplicates().sort_values(["x", "r"])
         rs = touch.groupby("x")["r"].agg(lambda s: tuple(int(x) for x in s))
-        bent = names[bi].astype(str)
+        bent = _ids(names, bi)
         br = [rs.get(i, ()) for i in bi.tolist()]
         brokers = pd.DataFrame({"entity": bent, "kind": _kind_of(pd.Series(bent, dtype="str")).to_numpy(),
                                 "n_rings": [len(x) for x in br], "rings": br, "strength": strength[bi]})

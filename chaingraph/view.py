@@ -14,6 +14,7 @@ nodes ``id, kind, key, label, flags, <properties>``; edges
 from __future__ import annotations
 
 import re
+import threading
 from typing import Iterable, Protocol
 
 import numpy as np
@@ -150,12 +151,19 @@ def candidate_ids(schema: Schema, ref: str) -> list[str]:
 class MemoryView:
     """A :class:`View` over an embedded store's tables, with integer indexes.
 
-    Every edge end is a node position; edges are indexed CSR-style by
-    (source, time) and by (target, time), so the edges of a few nodes are a
-    few array slices. Money edges (``schema.money_edges``) have a second index
-    keyed by ``node << 32 | seconds``, so the money edges of many nodes, each
-    within its own time range, are found with two vectorised binary searches
-    (:meth:`money_edges`), without touching the rest of the graph.
+    Every edge end is a node position (int32 arrays made without Python strings);
+    edges are indexed CSR-style by (source, time) and by (target, time), so the
+    edges of a few nodes are a few array slices. Money edges
+    (``schema.money_edges``) have their own CSR per direction with their columns
+    gathered in that order, so the money edges of many nodes, each within its own
+    time range, are a few slices and a vectorised binary search in the busy
+    nodes' rows (:meth:`money_edges`), without touching the rest of the graph.
+
+    Construction only numbers edge ends, kinds and times; each index (node id
+    lookup, edge CSR per direction, money index per direction) is built on first
+    use, once, under a lock, so a whole-graph query (``rings``) never pays for
+    the per-node indexes it does not use. :meth:`build_indexes` builds them all.
+    The edge table is kept as given (no copy, unless ``time`` must be converted).
     """
 
     def __init__(self, store_or_nodes, edges: pd.DataFrame | None = None, schema: Schema | None = None):
@@ -168,75 +176,154 @@ class MemoryView:
             nodes, self._store = store_or_nodes, None
             self.schema = schema or load_schema()
         self._nodes = nodes.reset_index(drop=True)
-        self._node_pos = pd.Index(self._nodes["id"])
-        self._node_ids = self._node_pos.to_numpy(dtype=object)
-        self._pos_of = dict(zip(self._node_ids.tolist(), range(len(self._node_ids))))
         e = edges.reset_index(drop=True)
         if "time" not in e:
             e["time"] = pd.Series(pd.NaT, index=e.index, dtype="datetime64[ns, UTC]")
-        if not pd.api.types.is_datetime64_any_dtype(e["time"]):
-            e["time"] = pd.to_datetime(e["time"], utc=True, format="ISO8601")
-        e["time"] = pd.to_datetime(e["time"], utc=True).astype("datetime64[ns, UTC]")
+        elif str(e["time"].dtype) != "datetime64[ns, UTC]":
+            t = e["time"]
+            if not pd.api.types.is_datetime64_any_dtype(t):
+                t = pd.to_datetime(t, utc=True, format="ISO8601")
+            e["time"] = pd.to_datetime(t, utc=True).astype("datetime64[ns, UTC]")
         if "amount" not in e:
             e["amount"] = np.nan
         self._edges = e
-        n, m = len(self._nodes), len(e)
-        src = self._node_pos.get_indexer(e["source"]).astype(np.int64)
-        dst = self._node_pos.get_indexer(e["target"]).astype(np.int64)
-        t = e["time"].to_numpy("datetime64[ns]").view("int64") if m else np.zeros(0, "int64")
-        self._src, self._dst, self._t = src, dst, t
-        self._by = {}
-        for name, ends in (("out", src), ("in", dst)):
-            order = np.lexsort((t, ends)) if m else np.zeros(0, "int64")
-            order = order[ends[order] >= 0]
-            counts = np.bincount(ends[ends >= 0], minlength=n) if m else np.zeros(n, "int64")
-            start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-            self._by[name] = (order, start)
-        self._build_money_index()
-
-    def _build_money_index(self) -> None:
-        e, src, dst, t = self._edges, self._src, self._dst, self._t
-        n = len(self._nodes)
-        money = e["kind"].isin(list(self.schema.money_edges)).to_numpy() & (src >= 0) & (dst >= 0) if len(e) else np.zeros(0, bool)
-        mi = np.flatnonzero(money)
-        nat = np.iinfo(np.int64).min
-        tm = t[mi]
-        valid = tm != nat
-        self._t0 = int(tm[valid].min()) if valid.any() else 0
-        sec = np.where(valid, np.clip((tm - self._t0) // 1_000_000_000 + 1, 1, 2**32 - 1), 0)
-        seen = e["seen_by"].astype("object").to_numpy() if "seen_by" in e else np.full(len(e), "both", object)
-        kinds = e["kind"].to_numpy(dtype=object)
-        self._mkinds = np.array(sorted(set(kinds[mi])) or [""], dtype=object)
-        self._mseen = np.array(["", "source", "target", "both"], dtype=object)
-        seen_code = np.zeros(len(mi), np.int8)
-        for code, s in enumerate(self._mseen):
-            seen_code[seen[mi] == s] = code
-        has = np.zeros(n, bool)
-        has[src[mi[(seen_code & 1) == 1]]] = True
-        has[dst[mi[(seen_code & 2) == 2]]] = True
-        self._has_statement = has
-        amount = pd.to_numeric(e["amount"], errors="coerce").to_numpy(np.float64)
-        self._money = {}
+        self._lock = threading.RLock()
+        self._built: dict = {}
         self._ids_dtype = None
-        self._kinds_dtype = pd.CategoricalDtype(pd.Index(self._mkinds, dtype=object))
-        self._seen_dtype = pd.CategoricalDtype(pd.Index(self._mseen, dtype=object))
-        for name, ends, other in (("out", src, dst), ("in", dst, src)):
-            key = (ends[mi].astype(np.int64) << 32) | sec.astype(np.int64)
-            o = np.lexsort((mi, tm, key))
-            counts = np.bincount(ends[mi], minlength=n) if len(mi) else np.zeros(n, np.int64)
-            self._money[name] = {
-                "start": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),   # CSR offsets per node
-                "key": key[o], "edge": mi[o], "t": tm[o], "other": other[mi][o], "end": ends[mi][o],
-                "amount": amount[mi][o], "kind": np.searchsorted(self._mkinds, kinds[mi][o]).astype(np.int16),
-                "seen": seen_code[o], "id": e["id"].to_numpy(np.int64)[mi][o],
-            }
+        # per edge: its ends as node positions (-1: not a node), kind code, time as int64 ns (a view)
+        seen: dict = {}
+        self._src = _node_positions(e["source"], self._nodes["id"], seen)
+        self._dst = _node_positions(e["target"], self._nodes["id"], seen)
+        del seen
+        self._kcode, self._kinds = _factorize(e["kind"])
+        self._t = e["time"].to_numpy("datetime64[ns]").view("int64") if len(e) else np.zeros(0, np.int64)
+
+    # -- indexes, each built on first use ------------------------------------
+    def _index(self, name: str):
+        got = self._built.get(name)
+        if got is None:
+            with self._lock:
+                got = self._built.get(name)
+                if got is None:
+                    got = self._built[name] = getattr(self, "_build_" + name.split(":")[0])(*name.split(":")[1:])
+        return got
+
+    def build_indexes(self) -> "MemoryView":
+        """Build every index now (otherwise each is built by the first query needing it)."""
+        for name in ("ids", "edges:out", "edges:in", "money:out", "money:in", "statement"):
+            self._index(name)
+        return self
+
+    def _build_ids(self):
+        ids = self._nodes["id"].to_numpy(dtype=object)
+        return ids, dict(zip(ids.tolist(), range(len(ids))))
+
+    @property
+    def _node_ids(self) -> np.ndarray:
+        return self._index("ids")[0]
+
+    def _build_time_order(self):
+        """Edge rows in time order (NaT first, ties by row); not kept once the CSRs are built."""
+        t = self._t
+        if len(t) < 2 or bool((t[1:] >= t[:-1]).all()):
+            return np.arange(len(t), dtype=_row_dtype(len(t)))
+        return np.argsort(t, kind="stable").astype(_row_dtype(len(t)), copy=False)
+
+    def _build_edges(self, direction):
+        """CSR of every edge by (end, time, row): ``(order, start)``, rows of node v ``order[start[v]:start[v + 1]]``."""
+        ends = self._src if direction == "out" else self._dst
+        n, m = len(self._nodes), len(ends)
+        ot = self._index("time_order")
+        if m < 2**32:
+            # one int64 sort of (end << 32 | rank in time order): values sort much faster than argsort
+            key = ends[ot].astype(np.int64)
+            key <<= 32
+            key |= np.arange(m, dtype=np.int64)
+            key.sort()
+            key = key[np.searchsorted(key, 0):]            # ends -1 (not a node) sort first: dropped
+            key &= 0xFFFFFFFF
+            order = ot[key]
+            del key
+        else:
+            order = np.lexsort((self._t, ends)).astype(_row_dtype(m), copy=False)
+            order = order[ends[order] >= 0]
+        start = np.zeros(n + 1, np.int64)
+        if m:
+            np.cumsum(np.bincount(ends[ends >= 0], minlength=n), out=start[1:])
+        if "edges:out" in self._built or "edges:in" in self._built:
+            self._built.pop("time_order", None)           # both directions built: not needed again
+        return order, start
+
+    def _build_money_rows(self):
+        """Per edge: whether it is a money edge between two nodes, and its ``seen_by`` code
+        (0 other, 1 source, 2 target, 3 both); the money kinds present (sorted) and the
+        map from edge kind codes to their codes."""
+        e, n_kinds = self._edges, len(self._kinds)
+        money_kinds = set(self.schema.money_edges)
+        is_money_kind = np.array([k in money_kinds for k in self._kinds.tolist()] + [False], bool)
+        kc = self._kcode
+        money = is_money_kind[np.where(kc >= 0, kc, n_kinds)] & (self._src >= 0) & (self._dst >= 0)
+        present = np.zeros(n_kinds + 1, bool)
+        present[np.where(kc >= 0, kc, n_kinds)[money]] = True
+        mkinds = sorted(self._kinds[present[:n_kinds]].tolist())
+        kmap = np.zeros(n_kinds + 1, np.int8 if len(mkinds) < 127 else np.int16)
+        for code, k in enumerate(mkinds):
+            kmap[self._kinds.tolist().index(k)] = code
+        mseen = np.array(["", "source", "target", "both"], dtype=object)
+        if "seen_by" in e:
+            sc, su = _factorize(e["seen_by"])
+            look = np.array([{"source": 1, "target": 2, "both": 3}.get(s, 0) if isinstance(s, str) else 0
+                             for s in su.tolist()] + [0], np.int8)
+            seen = look[np.where(sc >= 0, sc, len(su))]
+        else:
+            seen = np.full(len(e), 3, np.int8)
+        return {"money": money, "seen": seen, "kinds": np.array(mkinds or [""], dtype=object), "kmap": kmap,
+                "seen_names": mseen}
+
+    def _build_money(self, direction):
+        """The money index of a direction: rows grouped by node, time-ordered, columns gathered."""
+        ends, other = (self._src, self._dst) if direction == "out" else (self._dst, self._src)
+        mr = self._index("money_rows")
+        order, _ = self._index("edges:" + direction)
+        rows = order[mr["money"][order]]
+        n = len(self._nodes)
+        start = np.zeros(n + 1, np.int64)
+        if len(rows):
+            np.cumsum(np.bincount(ends[rows], minlength=n), out=start[1:])
+        e = self._edges
+        amount = pd.to_numeric(e["amount"], errors="coerce").to_numpy(np.float64)
+        kc = self._kcode[rows]
+        return {
+            "start": start,                                   # CSR offsets per node
+            "t": self._t[rows], "other": other[rows].astype(np.int64), "amount": amount[rows],
+            "id": e["id"].to_numpy(np.int64)[rows], "kind": mr["kmap"][np.where(kc >= 0, kc, -1)],
+            "seen": mr["seen"][rows],
+        }
+
+    def _build_statement(self):
+        mr = self._index("money_rows")
+        has = np.zeros(len(self._nodes), bool)
+        mi = np.flatnonzero(mr["money"])
+        seen = mr["seen"][mi]
+        has[self._src[mi[(seen & 1) == 1]]] = True
+        has[self._dst[mi[(seen & 2) == 2]]] = True
+        return has
+
+    @property
+    def _mkinds(self) -> np.ndarray:
+        return self._index("money_rows")["kinds"]
+
+    @property
+    def _mseen(self) -> np.ndarray:
+        return self._index("money_rows")["seen_names"]
 
     # -- View ----------------------------------------------------------------
     def resolve(self, ref: str) -> str:
         ref = str(ref).strip()
-        if ref in self._node_pos:
+        pos_of = self._index("ids")[1]
+        if ref in pos_of:
             return ref
-        cands = [c for c in candidate_ids(self.schema, ref) if c in self._node_pos]
+        cands = [c for c in candidate_ids(self.schema, ref) if c in pos_of]
         if len(cands) == 1:
             return cands[0]
         if len(cands) > 1:
@@ -248,7 +335,7 @@ class MemoryView:
     def _positions(self, ids) -> np.ndarray:
         if isinstance(ids, str):
             ids = [ids]
-        get = self._pos_of.get
+        get = self._index("ids")[1].get
         return np.fromiter((get(i, -1) for i in ids), np.int64)
 
     def nodes(self, ids=None, kinds=None) -> pd.DataFrame:
@@ -267,7 +354,7 @@ class MemoryView:
         pos = pos[pos >= 0]
         parts = []
         for d in (("out", "in") if direction == "both" else (direction,)):
-            order, start = self._by[d]
+            order, start = self._index("edges:" + d)
             parts.append(order[_ranges(start[pos], start[pos + 1])])
         idx = np.unique(np.concatenate(parts)) if direction == "both" else parts[0]
         if since is not None or until is not None:
@@ -302,19 +389,15 @@ class MemoryView:
         hi = _bounds(until, k, big)
         slots = np.flatnonzero(pos >= 0)
         pos, lo, hi = pos[slots], lo[slots], hi[slots]
-        ix = self._money[direction]
-        sec = lambda v, up: np.where(  # noqa: E731
-            v == nat, 0, np.where(v == big, 2**32 - 1,
-                                  np.clip((v - self._t0) // 1_000_000_000 + 1 + up, 1, 2**32 - 1)))
-        # a node's rows are start[pos]:start[pos + 1]; nodes with few rows take them all (the
-        # time filter below picks), busy ones binary-search (node, second) keys for their range
+        ix = self._index("money:" + direction)
+        # a node's rows are start[pos]:start[pos + 1], time-ordered; nodes with few rows take them
+        # all (the time filter below picks), busy ones binary-search their range in their rows
         a, b = ix["start"][pos], ix["start"][pos + 1]
-        big_nodes = np.flatnonzero((b - a > _SCAN) & ((lo != nat) | (hi != big)))
-        if len(big_nodes):
-            p, l_, h_ = pos[big_nodes], lo[big_nodes], hi[big_nodes]
-            a[big_nodes] = np.searchsorted(ix["key"], (p << 32) | sec(l_, 0) - (l_ != nat), "left")
-            b[big_nodes] = np.searchsorted(ix["key"], (p << 32) | sec(h_, 1), "right")
-            b = np.maximum(a, b)
+        busy = np.flatnonzero((b - a > _SCAN) & ((lo != nat) | (hi != big)))
+        if len(busy):
+            t = ix["t"]
+            a[busy], b[busy] = (_search(t, a[busy], b[busy], lo[busy], "left"),
+                                _search(t, a[busy], b[busy], hi[busy], "right"))
         sel = _ranges(a, b)
         which = np.repeat(np.arange(len(pos)), b - a)
         t = ix["t"][sel]
@@ -338,8 +421,9 @@ class MemoryView:
         Like :meth:`money_arrays` with codes, without gathering any column:
         returns ``(index, rows, slot)`` where ``index`` is the dict of aligned
         arrays of the whole money index of ``direction`` (``other``, ``t``,
-        ``amount``, ``id``…; rows grouped by node, time-ordered), ``rows`` the
-        positions selected and ``slot`` the position in ``codes`` of each.
+        ``amount``, ``id``…; rows grouped by node, time-ordered; ``start``: the
+        CSR offsets per node) , ``rows`` the positions selected and ``slot`` the
+        position in ``codes`` of each.
         Not a :class:`View` method: callers fall back to ``money_arrays``.
         """
         return self._money_select(np.asarray(codes, np.int64), direction, since, until)
@@ -351,44 +435,46 @@ class MemoryView:
         what it marked and call ``release()``. Reused between calls (no
         allocation per query); a concurrent caller gets fresh arrays.
         """
-        import threading
-
         lock = self.__dict__.setdefault("_scratch_lock", threading.Lock())
         arrays = self.__dict__.setdefault("_scratch", {})
+        n_rows = len(self._index("money:" + direction)["t"])
         if not lock.acquire(blocking=False):
-            return np.zeros(len(self._money[direction]["t"]), bool), np.zeros(len(self._node_ids), bool), lambda: None
+            return np.zeros(n_rows, bool), np.zeros(len(self._nodes), bool), lambda: None
         if direction not in arrays:
-            arrays[direction] = (np.zeros(len(self._money[direction]["t"]), bool), np.zeros(len(self._node_ids), bool))
+            arrays[direction] = (np.zeros(n_rows, bool), np.zeros(len(self._nodes), bool))
         return arrays[direction] + (lock.release,)
+
+    def _id_dtype(self) -> pd.CategoricalDtype:
+        if self._ids_dtype is None:
+            self._ids_dtype = pd.CategoricalDtype(pd.Index(self._node_ids, dtype=object))
+        return self._ids_dtype
 
     def ids_categorical(self, codes) -> pd.Categorical:
         """Node ids of codes as a Categorical over all node ids (no string copies)."""
-        if self._ids_dtype is None:
-            self._ids_dtype = pd.CategoricalDtype(pd.Index(self._node_ids, dtype=object))
-        return pd.Categorical.from_codes(np.asarray(codes, np.int64), dtype=self._ids_dtype, validate=False)
+        return pd.Categorical.from_codes(np.asarray(codes, np.int64), dtype=self._id_dtype(), validate=False)
 
     def money_edges(self, ids, direction="out", since=None, until=None) -> pd.DataFrame:
-        ix, sel, _ = self._money_select(self._positions(ids), direction, since, until)
+        pos = self._positions(ids)
+        ix, sel, slot = self._money_select(pos, direction, since, until)
         # string columns as categoricals over precomputed categories: no per-call string conversion
         cat = pd.Categorical.from_codes
-        end, other = ix["end"][sel], ix["other"][sel]
+        end, other = pos[slot], ix["other"][sel]
         src, dst = (end, other) if direction == "out" else (other, end)
-        if self._ids_dtype is None:
-            self._ids_dtype = pd.CategoricalDtype(pd.Index(self._node_ids, dtype=object))
         return pd.DataFrame({
             "id": ix["id"][sel],
-            "kind": cat(ix["kind"][sel], dtype=self._kinds_dtype, validate=False),
-            "source": cat(src, dtype=self._ids_dtype, validate=False),
-            "target": cat(dst, dtype=self._ids_dtype, validate=False),
+            "kind": cat(ix["kind"][sel], categories=pd.Index(self._mkinds, dtype=object), validate=False),
+            "source": cat(src, dtype=self._id_dtype(), validate=False),
+            "target": cat(dst, dtype=self._id_dtype(), validate=False),
             "time": pd.DatetimeIndex(ix["t"][sel].view("datetime64[ns]"), tz="UTC"),
             "amount": ix["amount"][sel],
-            "seen_by": cat(ix["seen"][sel], dtype=self._seen_dtype, validate=False),
+            "seen_by": cat(ix["seen"][sel], categories=pd.Index(self._mseen, dtype=object), validate=False),
         }, copy=False)
 
     def has_statement(self, ids) -> pd.Series:
         ids = [ids] if isinstance(ids, str) else list(ids)
         pos = self._positions(ids)
-        val = np.where(pos >= 0, self._has_statement[np.maximum(pos, 0)] if len(self._has_statement) else False, False)
+        has = self._index("statement")
+        val = np.where(pos >= 0, has[np.maximum(pos, 0)] if len(has) else False, False)
         return pd.Series(val.astype(bool), index=pd.Index(ids, dtype=object), name="has_statement")
 
     def all_edges(self, kinds=None) -> pd.DataFrame:
@@ -401,6 +487,85 @@ class MemoryView:
         if self._store is None:
             return pd.DataFrame(columns=["id", "file_id", "file", "sheet", "row"])
         return self._store.evidence(ids)
+
+
+def _row_dtype(m: int):
+    """The smallest integer type for row positions of a table of ``m`` rows."""
+    return np.int32 if m < 2**31 else np.int64
+
+
+def _node_positions(ends: pd.Series, ids: pd.Series, seen: dict | None = None) -> np.ndarray:
+    """Position in ``ids`` of each value of ``ends`` (-1: not there), int32 when it fits.
+
+    Categorical ends are looked up once per category (``seen`` keeps the lookup of
+    categories already met, e.g. the source's for the target). Strings are matched by
+    Arrow's hash lookup (no Python string per value); other values by a pandas index.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    dtype = _row_dtype(len(ids))
+    is_cat = isinstance(ends.dtype, pd.CategoricalDtype)
+    values = ends.cat.categories if is_cat else ends
+    try:
+        v, s = pa.array(values), pa.array(ids)
+    except (pa.ArrowException, TypeError, ValueError):    # mixed types: the pandas lookup below
+        v = s = None
+    pos = None
+    if is_cat and seen is not None:
+        for v2, pos2 in seen.get("categories", ()):
+            if v is not None and v2 is not None and len(v2) == len(v) and v2.equals(v):
+                pos = pos2
+    if pos is not None:
+        pass
+    elif v is not None and pa.types.is_null(v.type):
+        pos = np.full(len(values), -1, dtype)
+    elif v is not None and _is_text(v.type) and _is_text(s.type):
+        v = v.cast(s.type)
+        if len(v) == len(s) and v.equals(s):               # the node ids themselves
+            pos = np.arange(len(v), dtype=dtype)
+        else:
+            pos = np.asarray(pc.index_in(v, value_set=s).fill_null(-1).to_numpy(zero_copy_only=False), dtype)
+    else:
+        pos = pd.Index(ids).get_indexer(pd.Index(values)).astype(dtype)
+    if is_cat:
+        if seen is not None:
+            seen.setdefault("categories", []).append((v, pos))
+        codes = ends.cat.codes.to_numpy()
+        missing = codes < 0
+        pos = pos[np.where(missing, 0, codes)] if len(pos) else np.full(len(codes), -1, dtype)
+        pos[missing] = -1
+    return pos
+
+
+def _is_text(t) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def _factorize(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes (-1 for missing; int16 when it fits) and the values they stand for (object array)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes, uniq = col.cat.codes.to_numpy(), col.cat.categories
+    else:
+        codes, uniq = pd.factorize(col, use_na_sentinel=True)
+    if len(uniq) < 2**15:
+        codes = codes.astype(np.int16, copy=False)
+    return codes, np.asarray(uniq, dtype=object)
+
+
+def _search(t: np.ndarray, a: np.ndarray, b: np.ndarray, x: np.ndarray, side: str) -> np.ndarray:
+    """Per segment ``t[a_i:b_i]`` (sorted): ``np.searchsorted(t[a_i:b_i], x_i, side) + a_i``, vectorised."""
+    lo, hi = a.astype(np.int64), b.astype(np.int64)
+    while True:
+        act = np.flatnonzero(lo < hi)
+        if not len(act):
+            return lo
+        mid = (lo[act] + hi[act]) // 2
+        go = t[mid] < x[act] if side == "left" else t[mid] <= x[act]
+        lo[act[go]] = mid[go] + 1
+        hi[act[~go]] = mid[~go]
 
 
 def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

@@ -60,3 +60,43 @@ def test_money_arrays_match_money_edges_and_take_codes():
     assert sorted(a["id"].tolist()) == [2, 3]
     assert sorted(v.ids_of(a["other"]).tolist()) == ["bank_account:A", "bank_account:B"]
     assert a["time"].dtype == "int64" and a["amount"].tolist() == sorted(a["amount"].tolist())
+
+
+def test_busy_node_ranges_match_a_plain_filter():
+    # a node with more money edges than are scanned: its range is binary-searched in its rows
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    k = 200
+    t = pd.to_datetime(rng.integers(0, 10**6, k) * 10**9 + rng.integers(0, 10**9, k), utc=True)
+    t = pd.Series(t).where(rng.random(k) > 0.1)                       # some untimed edges
+    ids = ["bank_account:A"] + [f"bank_account:B{i}" for i in range(k)]
+    n = pd.DataFrame({"id": ids, "kind": "bank_account", "key": ids})
+    e = pd.DataFrame({"id": np.arange(k), "kind": "transfer", "source": "bank_account:A", "target": ids[1:],
+                      "time": t, "amount": 1.0, "seen_by": "source"})
+    v = MemoryView(n, e)
+    for lo, hi in [(None, None), (2 * 10**5, None), (None, 7 * 10**5), (3 * 10**5, 3 * 10**5 + 500), (10**7, None)]:
+        since = None if lo is None else pd.Timestamp(lo * 10**9, tz="UTC")
+        until = None if hi is None else pd.Timestamp(hi * 10**9, tz="UTC")
+        want = e
+        if since is not None or until is not None:
+            want = e[e["time"].notna()]
+            want = want[(want["time"] >= since) if since is not None else want["time"].notna()]
+            want = want[(want["time"] <= until) if until is not None else want["time"].notna()]
+        got = v.money_edges(["bank_account:A"], "out", since=since, until=until)
+        assert sorted(got["id"]) == sorted(want["id"]), (lo, hi)
+
+
+def test_categorical_ends_and_ends_that_are_not_nodes():
+    ids = ["bank_account:A", "bank_account:B"]
+    n = pd.DataFrame({"id": ids, "kind": "bank_account", "key": ["A", "B"]})
+    cat = pd.CategoricalDtype(["bank_account:B", "bank_account:X", "bank_account:A"])
+    e = pd.DataFrame({"id": [1, 2], "kind": "transfer",
+                      "source": pd.Series(["bank_account:A", "bank_account:X"], dtype=cat),
+                      "target": pd.Series(["bank_account:B", "bank_account:A"], dtype=cat),
+                      "time": [T, T], "amount": [1.0, 2.0]})
+    v = MemoryView(n, e)
+    assert v._src.tolist() == [0, -1] and v._dst.tolist() == [1, 0]
+    assert list(v.edges(["bank_account:A"], "both")["id"]) == [1, 2]   # the edge row is kept as it is
+    assert list(v.money_edges(["bank_account:A"], "in")["id"]) == []     # not between two nodes
+    assert v.build_indexes().has_statement(["bank_account:A"]).tolist() == [True]
