@@ -145,6 +145,7 @@ FRAUD_TYPES = ["刷单返利", "虚假投资理财", "冒充电商物流客服",
 TLDS = ["com", "top", "xyz", "vip", "cc", "net", "shop"]
 ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
 ID_CHECK = np.array(list("10X98765432"))
+ID_CHECK_CODES = np.array([ord(c) for c in "10X98765432"], dtype=np.uint8)
 FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 LAYOUT_COLUMNS = {"A": LAYOUT_A, "B": LAYOUT_B, "C": LAYOUT_C}
 LAYOUT_CP = {"A": LAYOUT_A.index("对手账号"), "B": LAYOUT_B.index("对方账号"), "C": LAYOUT_C.index("counterparty_account")}
@@ -233,21 +234,19 @@ def resident_id_ok(rid: str) -> bool:
 
 
 def _unique(gen, n, rng, taken=None):
-    """Draw ``n`` distinct strings from ``gen(rng, k)``, avoiding ``taken``."""
-    out = np.array([], dtype=object)
+    """Draw ``n`` distinct strings from ``gen(rng, k)``, avoiding ``taken`` (first drawn first kept)."""
     taken = set() if taken is None else taken
-    while len(out) < n:
-        k = n - len(out)
-        cand = gen(rng, int(k * 1.05) + 8).astype(object)
-        _, first = np.unique(cand, return_index=True)
-        cand = cand[np.sort(first)]
+    parts, have = [], 0
+    while have < n:
+        k = n - have
+        cand = pd.unique(gen(rng, int(k * 1.05) + 8).astype(object))  # hashing, in order of first draw
         if taken:
             cand = cand[np.fromiter((c not in taken for c in cand), dtype=bool, count=len(cand))]
-        if len(out):
-            cand = cand[~np.isin(cand, out)]
-        out = np.concatenate([out, cand[:k]])
-    taken.update(out.tolist())
-    return out
+        cand = cand[:k]
+        taken.update(cand.tolist())
+        parts.append(cand)
+        have += len(cand)
+    return np.concatenate(parts) if parts else np.array([], dtype=object)
 
 
 def _card_numbers(rng, banks: np.ndarray, taken: set) -> np.ndarray:
@@ -258,35 +257,42 @@ def _card_numbers(rng, banks: np.ndarray, taken: set) -> np.ndarray:
         _, _, bin_, length, _, _ = BANKS[b]
 
         def gen(rng, k, bin_=bin_, length=length):
-            body = rng.integers(0, 10, size=(k, length - 1), dtype=np.int8)
-            body[:, :6] = np.array([int(c) for c in bin_])
-            check = _luhn_check(body)
-            return np.char.add(_digits_str(body), check.astype("U1"))
+            d = rng.integers(0, 10, size=(k, length), dtype=np.int8)
+            d[:, :6] = np.array([int(c) for c in bin_])
+            d[:, -1] = _luhn_check(d[:, :-1])
+            return _digits_str(d)
 
         out[idx] = _unique(gen, len(idx), rng, taken)
     return out
 
 
 def _resident_ids(rng, n, taken: set, birth_lo=1960, birth_hi=2003, male=None) -> np.ndarray:
+    regions = np.array([[int(c) for c in r] for r in REGIONS], dtype=np.int8)
+
     def gen(rng, k):
-        region = np.array(REGIONS)[rng.integers(0, len(REGIONS), k)]
-        days = rng.integers(0, (birth_hi - birth_lo) * 365, k)
-        birth = (np.datetime64(f"{birth_lo}-01-01") + days.astype("timedelta64[D]")).astype(str)
-        birth = np.char.replace(birth, "-", "")
+        d = np.zeros((k, 18), dtype=np.int8)
+        d[:, :6] = regions[rng.integers(0, len(REGIONS), k)]
+        birth = np.datetime64(f"{birth_lo}-01-01") + rng.integers(0, (birth_hi - birth_lo) * 365, k).astype("timedelta64[D]")
+        ymd = (birth.astype("datetime64[Y]").astype(np.int64) + 1970) * 10000 \
+            + ((birth.astype("datetime64[M]") - birth.astype("datetime64[Y]")).astype(np.int64) + 1) * 100 \
+            + (birth - birth.astype("datetime64[M]")).astype(np.int64) + 1
         seq = rng.integers(0, 1000, k)
-        body17 = np.char.add(np.char.add(region, birth), np.char.zfill(seq.astype(str), 3))
-        d = np.frombuffer(body17.astype("S17").tobytes(), dtype=np.uint8).reshape(k, 17) - 48
-        check = ID_CHECK[(d.astype(np.int64) * ID_WEIGHTS).sum(axis=1) % 11]
-        return np.char.add(body17, check)
+        for j in range(8):
+            d[:, 6 + j] = ymd // 10 ** (7 - j) % 10
+        for j in range(3):
+            d[:, 14 + j] = seq // 10 ** (2 - j) % 10
+        c = d.astype(np.uint8) + 48
+        c[:, 17] = ID_CHECK_CODES[(d[:, :17].astype(np.int64) * ID_WEIGHTS).sum(axis=1) % 11]
+        return np.frombuffer(c.tobytes(), dtype="S18").astype("U18")
 
     return _unique(gen, n, rng, taken)
 
 
 def _mobiles(rng, n, taken: set) -> np.ndarray:
     def gen(rng, k):
-        pre = np.array(MOBILE_PREFIXES)[rng.integers(0, len(MOBILE_PREFIXES), k)]
-        rest = rng.integers(0, 10**8, k)
-        return np.char.add(pre.astype(str), np.char.zfill(rest.astype(str), 8))
+        num = np.array(MOBILE_PREFIXES, dtype=np.int64)[rng.integers(0, len(MOBILE_PREFIXES), k)] * 10**8 \
+            + rng.integers(0, 10**8, k)
+        return num.astype("U11")
 
     return _unique(gen, n, rng, taken)
 
@@ -1106,7 +1112,8 @@ class _Gen:
         self.R = R
 
     # -- writing -----------------------------------------------------------
-    def write_table(self, rel, columns, n, make, encoding, source, bad_lines=None, bad_cells=None, dup_rows=None):
+    def write_table(self, rel, columns, n, make, encoding, source, bad_lines=None, bad_cells=None, dup_rows=None,
+                    check=None):
         """Write ``n`` rows as CSV, ``make(lo, hi)`` giving the string columns of rows ``lo:hi``.
 
         ``columns`` are the header names; ``make`` may also be a DataFrame (small tables).
@@ -1115,6 +1122,7 @@ class _Gen:
         bad_cells: list of (position, column, value, column name for rejects, problem)
         bad_lines: list of (position, raw line text, problem): a line inserted before data row ``position``
         dup_rows: positions whose row is written twice
+        check: indexes of the columns whose values may need quotes (default: all)
 
         Rows are encoded in chunks of at most 200,000 (Arrow string kernels; no per-cell Python).
         Returns the line number of every data row.
@@ -1143,7 +1151,7 @@ class _Gen:
                     mask = np.zeros(hi - lo, bool)
                     mask[np.array(hit) - lo] = True
                     cols[ci] = pc.replace_with_mask(cols[ci], pa.array(mask), pa.array([vals[p] for p in sorted(hit)]))
-            return _encode(_csv_lines(cols), encoding)
+            return _encode(_csv_lines(cols, check), encoding)
 
         with open(path, "wb") as f:
             if encoding == "utf-8-sig":
@@ -1321,6 +1329,10 @@ class _Gen:
                     self.row_ok[csv_sel[p]] = False
                 self.row_copies[csv_sel[dups[0]]] += 1
 
+            # generated names, memos and injected values hold no comma or quote: only amounts with
+            # thousands separators need quoting
+            quoted = {columns.index("发生额")} if code == "ABC" else set()
+
             def make(lo, hi, rows=csv_sel):
                 return self.statement_columns(layout, code, rows[lo:hi], over)
 
@@ -1332,7 +1344,7 @@ class _Gen:
                                  lambda a, b, lo=lo: make(lo + a, lo + b), enc, "bank_statement",
                                  [(p - lo, l, pr) for p, l, pr in bad_lines if lo <= p < hi],
                                  [(p - lo, c, v, cn, pr) for p, c, v, cn, pr in bad_cells if lo <= p < hi],
-                                 [p - lo for p in dups if lo <= p < hi])
+                                 [p - lo for p in dups if lo <= p < hi], check=quoted)
             if layout == "A" and code == "ICBC":
                 # an overlapping second export of the last weeks of some accounts: exact duplicates
                 accs = R["acc"][csv_sel]
@@ -1340,7 +1352,8 @@ class _Gen:
                 sel2 = csv_sel[late[csv_sel] & some & self.row_ok[csv_sel]]
                 if len(sel2):
                     self.write_table(f"bank/{code}_{bname}_流水_补充导出.csv", columns, len(sel2),
-                                     lambda a, b: self.statement_columns(layout, code, sel2[a:b], over), enc, "bank_statement")
+                                     lambda a, b: self.statement_columns(layout, code, sel2[a:b], over), enc, "bank_statement",
+                                     check=quoted)
                     self.row_copies[sel2] += 1
 
     def write_xlsx_statement(self, rel, layout, code, rows, over):
@@ -1495,7 +1508,8 @@ class _Gen:
         for lo in range(0, max(n, 1), 1_000_000):
             t = table(lo, min(n, lo + 1_000_000))
             if writer is None:
-                writer = pq.ParquetWriter(tp, t.schema, compression="zstd")
+                writer = pq.ParquetWriter(tp, t.schema, compression="zstd", compression_level=1,
+                                          use_dictionary=["kind", "label", "case"], write_statistics=False)
             writer.write_table(t)
         writer.close()
         columns = t.column_names
@@ -1633,10 +1647,17 @@ def _frame_columns(df: pd.DataFrame):
     return lambda lo, hi: [c.slice(lo, hi - lo) for c in cols]
 
 
-def _csv_lines(cols: list) -> pa.Array:
-    """One CSV line (with CRLF) per row; a cell is quoted only when it holds a comma, quote or line break."""
+def _csv_lines(cols: list, check=None) -> pa.Array:
+    """One CSV line (with CRLF) per row; a cell is quoted only when it holds a comma, quote or line break.
+
+    ``check``: the indexes of the columns that may need quotes (default all; the scan is the
+    costliest step, so statements name the one column that can hold a comma).
+    """
     out = []
-    for c in cols:
+    for i, c in enumerate(cols):
+        if check is not None and i not in check:
+            out.append(c)
+            continue
         need = pc.match_substring_regex(c, r'[,"\r\n]')
         if pc.any(need).as_py():
             q = pc.binary_join_element_wise('"', pc.replace_substring(c, '"', '""'), '"', "")
