@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -660,11 +661,16 @@ def reach(view, ref_or_refs, window="72h", hops: int = 6, since=None, until=None
     is followed, up to ``hops`` transfers; the start accounts' money is the
     transfers they send within ``since``/``until``. Each edge is followed once,
     at the first hop that reaches it (an earlier hop leaves more hops to go).
-    Windows of one account less than a second apart are merged.
+    Windows of one account less than a second apart are merged. A transfer
+    without a time is followed only from a start with neither ``since`` nor
+    ``until``, and its receiver is reached but followed no further.
 
-    Returns a DataFrame ``id, hop, first`` (the earliest arrival, UTC), start
-    accounts first with hop 0. Uses ``view.money_arrays`` with node codes, so
-    on the embedded view each hop is a few vectorised array operations.
+    Returns a DataFrame ``id, hop, first`` (``first``: the earliest arrival,
+    UTC, at the hop that first reached the account), ordered by hop, then by
+    node; start accounts first with hop 0. On the in-memory view a compiled
+    kernel (numba, :mod:`chaingraph._reach`) does the whole search in one pass
+    over its money index; other views are asked once per hop
+    (``view.money_arrays``).
 
     Examples
     --------
@@ -685,7 +691,7 @@ def reach(view, ref_or_refs, window="72h", hops: int = 6, since=None, until=None
     starts = resolve_refs(view, ref_or_refs)
     lo0 = _NAT if since is None else _ns(since)
     hi0 = _NAT if until is None else _ns(until)
-    if all(hasattr(view, m) for m in ("money_rows", "scratch", "ids_categorical")):
+    if all(hasattr(view, m) for m in ("money_rows", "ids_categorical")):
         codes, hop, first = _reach_rows(view, starts, w, hops, lo0, hi0)
         ids = view.ids_categorical(codes)
     else:
@@ -700,7 +706,17 @@ def reach(view, ref_or_refs, window="72h", hops: int = 6, since=None, until=None
 
 def _next_windows(other, t, w):
     """Arrivals (node code, time) -> one merged window per node and run: (node, lo, hi), and the
-    nodes reached with their first arrival: (uniq, first)."""
+    nodes reached with their first arrival: (uniq, first). An arrival without a time reaches
+    its node but opens no window (as in :func:`chaingraph._reach.reach_bfs`)."""
+    order = np.argsort(other, kind="stable")
+    g = np.ones(len(t), bool)
+    g[1:] = other[order][1:] != other[order][:-1]
+    gs = np.flatnonzero(g)
+    uniq, first = other[order][gs], np.minimum.reduceat(t[order], gs)
+    timed = t != _NAT
+    other, t = other[timed], t[timed]
+    if not len(t):
+        return other, t, t, uniq, first
     tmin = int(t.min())
     sec_lo = (t - tmin) // 1_000_000_000
     key = (other << 34) | sec_lo
@@ -709,50 +725,28 @@ def _next_windows(other, t, w):
     khi = np.maximum.accumulate((other << 34) | ((t + w - tmin) // 1_000_000_000 + 1))
     start = np.ones(len(t), bool)
     start[1:] = klo[1:] > khi[:-1]
-    first = np.flatnonzero(start)
-    nodes = other[first]
-    lo = np.minimum.reduceat(t, first)
-    hi = np.maximum.reduceat(t, first) + w
-    g = np.ones(len(t), bool)
-    g[1:] = other[1:] != other[:-1]
-    gs = np.flatnonzero(g)
-    return nodes, lo, hi, other[gs], np.minimum.reduceat(t, gs)
+    run = np.flatnonzero(start)
+    return other[run], np.minimum.reduceat(t, run), np.maximum.reduceat(t, run) + w, uniq, first
 
 
 def _reach_rows(view, starts, w, hops, lo0, hi0):
-    """reach() on the embedded view: money-index rows and scratch bitmaps, no per-hop tables."""
-    cur = view.codes(starts)
-    cur = np.unique(cur[cur >= 0])
-    lo = np.full(len(cur), lo0, np.int64)
-    hi = np.full(len(cur), hi0, np.int64)
-    used, seen, release = view.scratch("out")
-    marked_rows, out_codes = [], [cur]
-    out_hop, out_first = [np.zeros(len(cur), np.int64)], [np.full(len(cur), _NAT, np.int64)]
-    try:
-        seen[cur] = True
-        for h in range(1, hops + 1):
-            if not len(cur):
-                break
-            ix, rows, _ = view.money_rows(cur, "out", lo, hi)
-            rows = rows[~used[rows]]
-            if not len(rows):
-                break
-            used[rows] = True
-            marked_rows.append(rows)
-            cur, lo, hi, uniq, first = _next_windows(ix["other"][rows], ix["t"][rows], w)
-            fresh = ~seen[uniq]
-            uniq, first = uniq[fresh], first[fresh]
-            seen[uniq] = True
-            out_codes.append(uniq)
-            out_hop.append(np.full(len(uniq), h, np.int64))
-            out_first.append(first)
-    finally:
-        for r in marked_rows:
-            used[r] = False
-        for c in out_codes:
-            seen[c] = False
-        release()
-    return np.concatenate(out_codes), np.concatenate(out_hop), np.concatenate(out_first)
+    """reach() on the embedded view: one compiled pass over its money CSR
+    (:func:`chaingraph._reach.reach_bfs`). Returns (codes, hop, first), by hop, then code."""
+    from . import _reach   # numba, loaded on first use
+
+    ix = view.money_rows(np.zeros(0, np.int64), "out")[0]
+    start, t, other = ix["start"], ix["t"], ix["other"]
+    seeds = view.codes(starts)
+    seeds = np.unique(seeds[seeds >= 0]).astype(np.int64)
+    with _SCRATCH_LOCK:   # kept on the view, one per money index
+        scratch = view.__dict__.get("_reach_scratch")
+        if scratch is None or scratch.used.size != len(t) or scratch.seen.size != len(start) - 1:
+            scratch = view.__dict__["_reach_scratch"] = _reach.Scratch(len(t), len(start) - 1)
+    hi0 = np.iinfo(np.int64).max if hi0 == _NAT else hi0
+    return _reach.run(start, t, other, seeds, lo0, hi0, w, hops, scratch)
+
+
+_SCRATCH_LOCK = threading.Lock()
 
 
 def _reach_arrays(view, starts, w, hops, lo0, hi0):

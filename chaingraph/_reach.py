@@ -1,0 +1,236 @@
+"""The compiled kernel of :func:`chaingraph.flow.reach` on the in-memory view.
+
+A time-respecting breadth-first search over the money CSR of
+:class:`~chaingraph.view.MemoryView` (rows grouped by sending node, time-ordered),
+compiled by numba. Imported by ``flow.reach`` on first use, so ``import
+chaingraph`` does not load numba; the machine code is cached on disk
+(``cache=True``), so only the first call on a machine compiles (seconds).
+
+Per hop, the windows to follow are in node order: each one's rows are found by
+a binary search in its node's rows (a short scan for nodes with few rows), the
+rows not followed before are followed, and their arrivals are sorted by
+receiving node (LSD radix sort) and then by time within a node, which gives
+the next hop's windows in node order again and the nodes first reached at this
+hop in code order. Memory is touched in ascending order as far as possible,
+and the next rows are prefetched, because a reach of 100k accounts is bound by
+memory latency, not arithmetic.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+HOP_SHIFT = 40           # the kernel returns hop << HOP_SHIFT | node code
+CODE_MASK = (1 << HOP_SHIFT) - 1
+
+
+@intrinsic
+def _prefetch(typingctx, ary, idx):
+    """Hint the CPU to load ``ary[idx]`` into cache (``llvm.prefetch``; no effect on results)."""
+    sig = types.void(ary, idx)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        arr = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer2(context, builder, data=arr.data,
+                                        shape=cgutils.unpack_tuple(builder, arr.shape),
+                                        strides=cgutils.unpack_tuple(builder, arr.strides),
+                                        layout=aryty.layout, inds=[args[1]], wraparound=False,
+                                        boundscheck=False)
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                            "llvm.prefetch.p0i8")
+        # read, keep in all cache levels, data cache
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True)
+def reach_bfs(start, t, other, seeds, lo0, hi0, w, hops, used, seen, stamp, first_of,
+              au, at, bu, bt, wn, wlo, whi, out, hist):
+    """Time-respecting reach from ``seeds`` over a money CSR; see :func:`chaingraph.flow.reach`.
+
+    ``start[v]:start[v + 1]`` are the rows of node ``v`` in time order (``t``,
+    int64 ns, NaT first), each sending money to ``other[row]``. The seeds'
+    window is ``lo0``..``hi0`` (NaT: unbounded below, int64 max: unbounded
+    above; rows without a time are followed only from a window unbounded on
+    both sides). Each hop follows, in every window of a node, the rows not
+    followed before whose time is within it; an arrival at ``t`` opens
+    ``t``..``t + w`` at its receiver for the next hop, and an arrival less
+    than a second (counted in whole seconds from the hop's earliest arrival)
+    after the previous window of that node closes extends it. An arrival
+    without a time reaches its node but opens no window.
+
+    ``used`` (per row) and ``seen`` (per node) mark visits: an entry is marked
+    if it equals ``stamp``, so nothing is reset afterwards (the caller gives a
+    new stamp per call and clears both before reusing one). ``first_of[v]`` is
+    set for every node returned: its earliest arrival at the hop that first
+    reached it (NaT for seeds). ``au`` .. ``whi`` are work buffers of at least
+    ``len(t)`` entries, ``out`` of ``len(start)``, ``hist`` of 4097.
+
+    Returns the number ``k`` of nodes reached; ``out[:k]`` holds ``hop << 40 |
+    node`` ordered by hop, then node (seeds first, with hop 0).
+    """
+    nat = -9223372036854775808
+    big = 9223372036854775807
+    sec = 1_000_000_000
+    n_nodes = len(start) - 1
+    bits = 1
+    while (1 << bits) < n_nodes:
+        bits += 1
+    passes = (bits + 10) // 11          # radix digits of at most 11 bits
+    digit = (bits + passes - 1) // passes
+    nb = 1 << digit
+    n_out = 0
+    nw = 0
+    for v in seeds:
+        seen[v] = stamp
+        first_of[v] = nat
+        out[n_out] = v
+        n_out += 1
+        wn[nw] = v
+        wlo[nw] = lo0
+        whi[nw] = hi0
+        nw += 1
+    for h in range(1, hops + 1):
+        # follow the rows of each window: arrivals (receiver, time)
+        na = 0
+        tmin = big
+        for k in range(nw):
+            if k + 16 < nw:
+                _prefetch(start, wn[k + 16])
+            if k + 8 < nw:
+                ahead = start[wn[k + 8]]
+                _prefetch(t, ahead)
+                _prefetch(other, ahead)
+                _prefetch(used, ahead)
+            v, lo, hi = wn[k], wlo[k], whi[k]
+            s, e = start[v], start[v + 1]
+            unbounded = lo == nat and hi == big
+            if e - s > 8:   # first row at or after lo
+                q = e
+                while s < q:
+                    mid = (s + q) >> 1
+                    if t[mid] < lo:
+                        s = mid + 1
+                    else:
+                        q = mid
+            for r in range(s, e):
+                tr = t[r]
+                if tr > hi:
+                    break
+                if tr < lo or (tr == nat and not unbounded) or used[r] == stamp:
+                    continue
+                used[r] = stamp
+                au[na] = other[r]
+                at[na] = tr
+                na += 1
+                if tr != nat and tr < tmin:
+                    tmin = tr
+        if na == 0:
+            break
+        # arrivals by receiver (stable LSD radix sort on the node code)
+        su, st, du, dt = au, at, bu, bt
+        for p in range(passes):
+            shift = p * digit
+            for d in range(nb + 1):
+                hist[d] = 0
+            for i in range(na):
+                hist[((su[i] >> shift) & (nb - 1)) + 1] += 1
+            for d in range(nb):
+                hist[d + 1] += hist[d]
+            for i in range(na):
+                d = (su[i] >> shift) & (nb - 1)
+                j = hist[d]
+                du[j] = su[i]
+                dt[j] = st[i]
+                hist[d] = j + 1
+            su, st, du, dt = du, dt, su, st
+        # per receiver: arrival times sorted, first reached, next windows
+        nw = 0
+        a = 0
+        while a < na:
+            u = su[a]
+            if a + 16 < na:
+                _prefetch(seen, su[a + 16])
+                _prefetch(first_of, su[a + 16])
+            b = a + 1
+            while b < na and su[b] == u:
+                b += 1
+            if b - a > 24:
+                st[a:b].sort()
+            else:   # most receivers have one or two arrivals
+                for i in range(a + 1, b):
+                    x = st[i]
+                    j = i - 1
+                    while j >= a and st[j] > x:
+                        st[j + 1] = st[j]
+                        j -= 1
+                    st[j + 1] = x
+            if seen[u] != stamp:
+                seen[u] = stamp
+                first_of[u] = st[a]
+                out[n_out] = (h << 40) | u
+                n_out += 1
+            if h < hops:
+                i = a
+                while i < b and st[i] == nat:
+                    i += 1
+                while i < b:
+                    lo = st[i]
+                    last = lo
+                    j = i + 1
+                    while j < b and (st[j] - tmin) // sec <= (last + w - tmin) // sec + 1:
+                        last = st[j]
+                        j += 1
+                    wn[nw] = u
+                    wlo[nw] = lo
+                    whi[nw] = last + w
+                    nw += 1
+                    i = j
+            a = b
+    return n_out
+
+
+class Scratch:
+    """Visit stamps and work buffers of :func:`reach_bfs` for one money index, reused.
+
+    The work buffers have an entry per row (or node, if more) but are only
+    allocated, not written: memory is committed as far as a query reaches.
+    """
+
+    def __init__(self, n_rows: int, n_nodes: int):
+        self.used = np.zeros(n_rows, np.uint8)
+        self.seen = np.zeros(n_nodes, np.uint8)
+        self.first_of = np.empty(n_nodes, np.int64)
+        self.buffers = tuple(np.empty(max(n_rows, n_nodes, 1), np.int64) for _ in range(7))
+        self.out = np.empty(n_nodes + 1, np.int64)
+        self.hist = np.empty(4097, np.int64)
+        self.stamp = 0
+        self.lock = threading.Lock()
+
+    def next_stamp(self) -> np.uint8:
+        self.stamp = self.stamp % 255 + 1
+        if self.stamp == 1:     # stamps wrapped: forget every mark
+            self.used[:] = 0
+            self.seen[:] = 0
+        return np.uint8(self.stamp)
+
+
+def run(start, t, other, seeds, lo0: int, hi0: int, w: int, hops: int, scratch: Scratch):
+    """Codes, hops and first arrivals of the nodes reached (see :func:`reach_bfs`)."""
+    with scratch.lock:
+        k = reach_bfs(start, t, other, np.asarray(seeds, np.int64), np.int64(lo0), np.int64(hi0),
+                      np.int64(w), np.int64(hops), scratch.used, scratch.seen, scratch.next_stamp(),
+                      scratch.first_of, *scratch.buffers, scratch.out, scratch.hist)
+        key = scratch.out[:k]
+        codes = key & CODE_MASK
+        return codes, key >> HOP_SHIFT, scratch.first_of[codes]
