@@ -7,21 +7,34 @@ seed accounts (each starts at one of its own outgoing transfers and follows
 the 72 h after it), 6 hops, 72 h window:
 
 - ``chaingraph.flow.reach``: the time-respecting reach trace (every transfer
-  leaving an account after money arrived and within the window; no amounts);
-- ``chaingraph.flow.flow``: fund tracing with FIFO attribution;
+  leaving an account after money arrived and within the window; no amounts),
+  on the in-memory view a compiled kernel (numba);
+- ``chaingraph.flow.flow``: fund tracing with FIFO attribution (``--no-flow``
+  skips it);
 
 each against plain networkx code doing the same on a MultiDiGraph built from
 the same data in the same run (the reach trace written the straightforward
 way: for each frontier node iterate its out-edges and check the time), and
-checks both give the same answers. The networkx reach has a per-seed timeout
-(``--nx-timeout``); a timed-out seed's time is a lower bound.
+checks both give the same answers on the same seeds. The networkx reach has a
+per-seed timeout (``--nx-timeout``): a timed-out seed's time is a lower bound,
+so is any ratio that includes it, and its answer is not checked (reported).
+
+Per seed, wall time (``perf_counter``) and CPU time of this process
+(``process_time``) are recorded, and the load average: other processes on
+the machine inflate wall times. The first reach call is timed separately and
+not counted per seed (``reach_first_call_s``: building the money index,
+loading the kernel's machine code from numba's disk cache, allocating the
+scratch arrays); ``kernel_compile_s`` is a compile from scratch, measured in a
+fresh interpreter with an empty numba cache. Peak RSS of chaingraph alone
+(``peak_rss_mb_chaingraph``) is taken before the networkx graph is built;
+``peak_rss_mb_total`` at the end.
 
     .venv/bin/python bench/bench_queries.py --transfers 1000000 --nx-seeds 30 --nx-timeout 60
-    .venv/bin/python bench/bench_queries.py --transfers 10000000 --no-nx
+    .venv/bin/python bench/bench_queries.py --transfers 10000000 --no-flow --nx-seeds 10 --nx-timeout 120
 
-(A networkx MultiDiGraph of 10M transfers needs about 9 GB; compare at 1M.)
+(A networkx MultiDiGraph of 10M transfers needs about 9 GB.)
 
-Prints one JSON object with the figures.
+Prints one JSON object with the figures (``--out FILE`` also writes it there).
 """
 
 from __future__ import annotations
@@ -204,16 +217,44 @@ def nx_reach(g, seed, since, until, hops=6, window=WINDOW, deadline=None):
     return reached
 
 
+def kernel_compile_s() -> float:
+    """Seconds to compile the reach kernel from scratch (a fresh interpreter, empty numba cache)."""
+    import os
+    import subprocess
+    import tempfile
+
+    code = ("import time, numpy as np; t = time.perf_counter(); from chaingraph import _reach; "
+            "s = _reach.Scratch(1, 1); z = np.zeros(2, np.int64); "
+            "_reach.run(z, np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64), 0, 1, 1, 1, s); "
+            "print(time.perf_counter() - t)")
+    with tempfile.TemporaryDirectory() as d:
+        env = dict(os.environ, NUMBA_CACHE_DIR=d)
+        res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                             cwd=str(Path(__file__).resolve().parents[1]))
+    return round(float(res.stdout.strip().splitlines()[-1]), 1)
+
+
+def per_seed(ms: np.ndarray) -> dict:
+    return {"median": round(float(np.median(ms)), 2), "p90": round(float(np.percentile(ms, 90)), 2),
+            "worst": round(float(ms.max()), 2)}
+
+
 def main(argv=None):
+    import os
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--transfers", type=int, default=1_000_000)
     ap.add_argument("--seeds", type=int, default=100)
-    ap.add_argument("--nx-seeds", type=int, default=100, help="seeds also run on networkx (a subset if fewer)")
+    ap.add_argument("--nx-seeds", type=int, default=100, help="seeds also run on networkx (the first ones)")
     ap.add_argument("--no-nx", action="store_true")
+    ap.add_argument("--no-flow", action="store_true", help="time reach only (not flow)")
     ap.add_argument("--nx-timeout", type=float, default=120.0, help="seconds per seed for the networkx reach trace")
+    ap.add_argument("--out", help="also write the JSON here")
     args = ap.parse_args(argv)
 
-    out = {"transfers": args.transfers, "load_avg_at_start": [round(x, 1) for x in __import__("os").getloadavg()]}
+    load = lambda: [round(x, 1) for x in os.getloadavg()]  # noqa: E731
+    out = {"transfers": args.transfers, "cpus": os.cpu_count(), "load_avg_at_start": load()}
+    out["kernel_compile_s"] = kernel_compile_s()
     t = time.perf_counter()
     nodes, edges = synthetic(args.transfers)
     out["generate_s"] = round(time.perf_counter() - t, 1)
@@ -226,39 +267,47 @@ def main(argv=None):
     t = time.perf_counter()
     view = MemoryView(nodes, edges)
     out["view_build_s"] = round(time.perf_counter() - t, 1)
+    t = time.perf_counter()
+    view.money_rows(np.zeros(0, np.int64), "out")    # the money index reach uses (built on first use)
+    out["money_index_build_s"] = round(time.perf_counter() - t, 1)
     gc.collect()
     out["view_mem_mb"] = round(rss_mb() - base)
 
     rng = np.random.default_rng(11)
     picks = rng.choice(len(edges), args.seeds, replace=False)
     seeds = [(edges["source"].iat[p], edges["time"].iat[p]) for p in picks]
-    # warm-up (first-call overheads)
-    flow(view, seeds[0][0], since=seeds[0][1], until=seeds[0][1] + pd.Timedelta("72h"))
-    times, n_reached, results = [], [], []
-    for acc, t0 in seeds:
-        t = time.perf_counter()
-        r = flow(view, acc, window="72h", hops=6, since=t0, until=t0 + pd.Timedelta("72h"))
-        times.append(time.perf_counter() - t)
-        n_reached.append(len(r.accounts))
-        results.append(dict(zip(r.edges["id"].astype(int), r.edges["attributed"])))
-    times_ms = np.array(times) * 1000
+
+    # reach: the first call (kernel machine code loaded, scratch allocated) timed apart
+    t = time.perf_counter()
     reach(view, seeds[0][0], since=seeds[0][1], until=seeds[0][1] + pd.Timedelta("72h"))
-    r_times, r_sets = [], []
+    out["reach_first_call_s"] = round(time.perf_counter() - t, 2)
+    out["load_avg_reach"] = {"before": load()}
+    r_times, r_cpu, r_sets = [], [], []
     for acc, t0 in seeds:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         rr = reach(view, acc, window="72h", hops=6, since=t0, until=t0 + pd.Timedelta("72h"))
         r_times.append(time.perf_counter() - t)
+        r_cpu.append(time.process_time() - c)
         r_sets.append(set(rr["id"]))
+    out["load_avg_reach"]["after"] = load()
     r_ms = np.array(r_times) * 1000
-    out["chaingraph_reach_ms"] = {"median": round(float(np.median(r_ms)), 2),
-                                  "p90": round(float(np.percentile(r_ms, 90)), 2),
-                                  "worst": round(float(r_ms.max()), 2)}
+    out["chaingraph_reach_ms"] = per_seed(r_ms)
+    out["chaingraph_reach_cpu_ms"] = per_seed(np.array(r_cpu) * 1000)
     sizes = [len(x) for x in r_sets]
     out["reach_accounts"] = {"median": int(np.median(sizes)), "max": int(max(sizes))}
-    out["chaingraph_flow_ms"] = {"median": round(float(np.median(times_ms)), 2),
-                                 "p90": round(float(np.percentile(times_ms, 90)), 2),
-                                 "worst": round(float(times_ms.max()), 2)}
-    out["accounts_reached"] = {"median": int(np.median(n_reached)), "max": int(max(n_reached))}
+
+    if not args.no_flow:
+        flow(view, seeds[0][0], since=seeds[0][1], until=seeds[0][1] + pd.Timedelta("72h"))   # warm-up
+        times, n_reached, results = [], [], []
+        for acc, t0 in seeds:
+            t = time.perf_counter()
+            r = flow(view, acc, window="72h", hops=6, since=t0, until=t0 + pd.Timedelta("72h"))
+            times.append(time.perf_counter() - t)
+            n_reached.append(len(r.accounts))
+            results.append(dict(zip(r.edges["id"].astype(int), r.edges["attributed"])))
+        times_ms = np.array(times) * 1000
+        out["chaingraph_flow_ms"] = per_seed(times_ms)
+        out["accounts_reached"] = {"median": int(np.median(n_reached)), "max": int(max(n_reached))}
     out["peak_rss_mb_chaingraph"] = round(peak_mb())
 
     if not args.no_nx:
@@ -270,43 +319,57 @@ def main(argv=None):
         out["nx_build_s"] = round(time.perf_counter() - t, 1)
         gc.collect()
         out["nx_mem_mb"] = round(rss_mb() - base)
-        nx_times, same = [], 0
         k = min(args.nx_seeds, len(seeds))
-        for (acc, t0), mine in zip(seeds[:k], results[:k]):
-            since = pd.Timestamp(t0).value
-            t = time.perf_counter()
-            theirs = nx_flow(g, acc, since, since + WINDOW)
-            nx_times.append(time.perf_counter() - t)
-            same += (theirs.keys() == mine.keys()
-                     and all(abs(theirs[i] - mine[i]) < 1e-6 for i in theirs))
-        nx_ms = np.array(nx_times) * 1000
-        mine_ms = times_ms[:k]
-        out["nx_flow_ms"] = {"seeds": k, "median": round(float(np.median(nx_ms)), 2),
-                             "worst": round(float(nx_ms.max()), 2)}
-        out["speedup_median_per_seed"] = round(float(np.median(nx_ms / mine_ms)), 1)
-        out["speedup_median_of_medians"] = round(float(np.median(nx_ms) / np.median(mine_ms)), 1)
-        out["speedup_total"] = round(float(nx_ms.sum() / mine_ms.sum()), 1)
-        out["same_flows"] = f"{same}/{k}"
-        nx_r, same_r, timeouts = [], 0, 0
-        k = min(args.nx_seeds, len(seeds))
+        if not args.no_flow:
+            nx_times, same = [], 0
+            for (acc, t0), mine in zip(seeds[:k], results[:k]):
+                since = pd.Timestamp(t0).value
+                t = time.perf_counter()
+                theirs = nx_flow(g, acc, since, since + WINDOW)
+                nx_times.append(time.perf_counter() - t)
+                same += (theirs.keys() == mine.keys()
+                         and all(abs(theirs[i] - mine[i]) < 1e-6 for i in theirs))
+            nx_ms = np.array(nx_times) * 1000
+            mine_ms = times_ms[:k]
+            out["nx_flow_ms"] = {"seeds": k, "median": round(float(np.median(nx_ms)), 2),
+                                 "worst": round(float(nx_ms.max()), 2)}
+            out["speedup_median_per_seed"] = round(float(np.median(nx_ms / mine_ms)), 1)
+            out["speedup_median_of_medians"] = round(float(np.median(nx_ms) / np.median(mine_ms)), 1)
+            out["speedup_total"] = round(float(nx_ms.sum() / mine_ms.sum()), 1)
+            out["same_flows"] = f"{same}/{k}"
+        out["load_avg_nx"] = {"before": load()}
+        nx_r, nx_cpu, same_r, diff_r, timeouts = [], [], 0, 0, 0
         for (acc, t0), mine in zip(seeds[:k], r_sets[:k]):
             since = pd.Timestamp(t0).value
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             theirs = nx_reach(g, acc, since, since + WINDOW, deadline=t + args.nx_timeout)
             nx_r.append(time.perf_counter() - t)
+            nx_cpu.append(time.process_time() - c)
             timeouts += theirs is None
             same_r += theirs == mine
+            diff_r += theirs is not None and theirs != mine
+        out["load_avg_nx"]["after"] = load()
         nx_r = np.array(nx_r) * 1000
+        nx_cpu = np.array(nx_cpu) * 1000
+        mine, mine_cpu = r_ms[:k], np.array(r_cpu[:k]) * 1000
+        bound = " (lower bound: timed-out seeds count at the timeout)" if timeouts else ""
         out["nx_reach_ms"] = {"seeds": k, "median": round(float(np.median(nx_r)), 2),
                               "worst": round(float(nx_r.max()), 2), "timeouts": timeouts,
                               "timeout_s": args.nx_timeout}
-        out["reach_speedup_median_per_seed"] = round(float(np.median(nx_r / r_ms[:k])), 1)
-        out["reach_speedup_median_of_medians"] = round(float(np.median(nx_r) / np.median(r_ms[:k])), 1)
-        out["same_reach"] = f"{same_r}/{k}" + (" (timed-out seeds count as different; their time is a lower bound)"
-                                                if timeouts else "")
+        out["nx_reach_cpu_ms"] = {"median": round(float(np.median(nx_cpu)), 2)}
+        out["chaingraph_reach_ms_same_seeds"] = {"median": round(float(np.median(mine)), 2),
+                                                 "cpu_median": round(float(np.median(mine_cpu)), 2)}
+        out["reach_speedup_median_per_seed"] = round(float(np.median(nx_r / mine)), 1)
+        out["reach_speedup_median_of_medians"] = round(float(np.median(nx_r) / np.median(mine)), 1)
+        out["reach_speedup_cpu_median_per_seed"] = round(float(np.median(nx_cpu / mine_cpu)), 1)
+        out["reach_speedup_note"] = "networkx time / chaingraph time on the same seeds" + bound
+        out["same_reach"] = (f"{same_r}/{k} identical, {diff_r} different, {timeouts} timed out (not compared)")
         out["peak_rss_mb_total"] = round(peak_mb())
-    out["load_avg_at_end"] = [round(x, 1) for x in __import__("os").getloadavg()]
-    print(json.dumps(out, indent=2))
+    out["load_avg_at_end"] = load()
+    text = json.dumps(out, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
 
 
 if __name__ == "__main__":

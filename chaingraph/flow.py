@@ -697,11 +697,12 @@ def reach(view, ref_or_refs, window="72h", hops: int = 6, since=None, until=None
     else:
         codes, hop, first, decode = _reach_arrays(view, starts, w, hops, lo0, hi0)
         ids = decode(codes)
-    return pd.DataFrame({
-        "id": ids,
-        "hop": hop,
-        "first": pd.DatetimeIndex(first.view("datetime64[ns]"), tz="UTC"),
-    })
+    # columns made from the arrays without checks or copies (a DataFrame of 100k rows in ~1 ms)
+    first = pd.arrays.DatetimeArray._simple_new(first.view("datetime64[ns]"), dtype=_UTC_NS)
+    return pd.DataFrame({"id": ids, "hop": hop, "first": first}, copy=False)
+
+
+_UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
 
 
 def _next_windows(other, t, w):
