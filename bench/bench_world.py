@@ -67,12 +67,21 @@ def run_step(step, out, store, seed, n, trace):
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+LOAD_MODULES = ["chaingraph/ingest.py", "chaingraph/readers.py", "chaingraph/store.py", "chaingraph/types.py",
+                "chaingraph/mapping.py"]
+
+
 def _ingest_commit() -> str:
+    """The last commit of ingest.py, and which loading modules differ from HEAD in the working tree."""
     try:
-        return subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %cI", "--", "chaingraph/ingest.py"],
+        git = ["git", "-C", str(ROOT)]
+        head = subprocess.run(git + ["log", "-1", "--format=%h %cI", "--", "chaingraph/ingest.py"],
                               capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(git + ["diff", "--name-only", "HEAD", "--"] + LOAD_MODULES,
+                               capture_output=True, text=True, check=True).stdout.split()
     except (OSError, subprocess.CalledProcessError):
         return "?"
+    return head + (f" + uncommitted changes in {', '.join(Path(d).name for d in dirty)}" if dirty else "")
 
 
 def _cpu(r) -> str:
