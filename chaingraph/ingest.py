@@ -11,6 +11,7 @@ duplicate of a record already known, or rejected with its column and reason.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import time as _time
 import unicodedata
@@ -91,13 +92,14 @@ class _NodeCodes:
     def of(self, made) -> np.ndarray:
         """Codes of the id strings ``made`` (new ones added)."""
         code, ids = self.code, self.ids
-        out = np.empty(len(made), dtype=np.int64)
-        for j, i in enumerate(made):
-            c = code.get(i)
-            if c is None:
-                c = code[i] = len(ids)
+        made = made if isinstance(made, list) else list(made)
+        out = np.fromiter(map(code.get, made, itertools.repeat(-1)), dtype=np.int64, count=len(made))
+        new = np.flatnonzero(out < 0)
+        if len(new):
+            for i in dict.fromkeys(made[j] for j in new.tolist()):  # in first-seen order
+                code[i] = len(ids)
                 ids.append(i)
-            out[j] = c
+            out[new] = np.fromiter(map(code.__getitem__, (made[j] for j in new.tolist())), dtype=np.int64, count=len(new))
         return out
 
     def of_column(self, col) -> np.ndarray:
@@ -281,7 +283,8 @@ class _Applier:
                 if col in clean:
                     df[prop] = clean[col][mask]
             df["row"] = rownum[mask.to_numpy()]
-            df = df.drop_duplicates(subset=[c for c in df.columns if c != "row"])
+            df["_id"] = codes[alias][mask.to_numpy()]
+            df = df.drop_duplicates(subset=[c for c in df.columns if c not in ("row", "id")])  # (_id stands for id)
             nodes.append(df)
         rejects = pd.concat([r for r in rej if len(r)], ignore_index=True) if any(len(r) for r in rej) else None
         return nodes, edges, rejects, rownum[ok]
@@ -291,10 +294,15 @@ class _Applier:
         load-wide codes; a last slot None / -1."""
         out = np.empty(len(keys) + 1, dtype=object)
         prefix = kind + ":"
-        made = [prefix + k for k in keys] if keys.dtype == object and all(type(k) is str for k in keys) else [prefix + str(k) for k in keys]
+        try:
+            made = [prefix + k for k in keys] if keys.dtype == object else None  # (TypeError: not all str)
+        except TypeError:
+            made = None
+        if made is None:
+            made = [prefix + str(k) for k in keys]
         nc = self.node_codes
         c = nc.of(made)
-        out[:-1] = [nc.ids[i] for i in c.tolist()]
+        out[:-1] = list(map(nc.ids.__getitem__, c.tolist()))
         return out, np.append(c, -1)
 
     @staticmethod
@@ -436,11 +444,17 @@ def _text_hash(df: pd.DataFrame) -> np.ndarray:
     return _combine_hashes(hashes).view("int64")
 
 
-def _edge_hash(obs: pd.DataFrame, reps: np.ndarray, src: np.ndarray, dst: np.ndarray, node_ids) -> np.ndarray:
+def _edge_hash(obs: pd.DataFrame, reps: np.ndarray, src: np.ndarray, dst: np.ndarray, node_ids, kinds=None) -> np.ndarray:
     """:func:`_text_hash` of (kind, source, target, file_id, sheet, row, spec) of the
-    rows ``reps``, the ends given as node codes: each node id is hashed once."""
-    used = np.unique(np.concatenate([src, dst]))
-    node_hash = np.zeros(int(used.max()) + 1 if len(used) else 0, dtype=np.uint64)
+    rows ``reps``, the ends given as node codes: each node id is hashed once.
+
+    ``kinds``: optionally ``(codes, uniques)`` of the kind of every observation."""
+    top = int(max(src.max(), dst.max())) + 1 if len(src) else 0
+    mark = np.zeros(top, dtype=bool)
+    mark[src] = True
+    mark[dst] = True
+    used = np.flatnonzero(mark)
+    node_hash = np.zeros(top, dtype=np.uint64)
     text = np.asarray(node_ids, dtype=object)[used] if not isinstance(node_ids, list) else np.array([node_ids[i] for i in used.tolist()] + [None], dtype=object)[:-1]
     node_hash[used] = pd.util.hash_array(text)
     hashes = []
@@ -449,6 +463,10 @@ def _edge_hash(obs: pd.DataFrame, reps: np.ndarray, src: np.ndarray, dst: np.nda
             hashes.append(node_hash[src])
         elif c == "target":
             hashes.append(node_hash[dst])
+        elif c == "kind" and kinds is not None:
+            kcode, kuniq = kinds
+            t = pd.Series(kuniq, dtype=object).astype("str").to_numpy(dtype=object)
+            hashes.append(pd.util.hash_array(t)[kcode[reps]])
         else:
             codes, uniq = pd.factorize(obs[c].iloc[reps], use_na_sentinel=False)
             t = pd.Series(uniq, dtype=object).astype("str").to_numpy(dtype=object)
@@ -550,7 +568,7 @@ def derive_edges(obs: pd.DataFrame, schema: Schema, tol: pd.Timedelta = DEFAULT_
     group[reps] = np.arange(len(reps))
     group = group[rep]
     # a stable id per edge: a hash of its first observation's provenance
-    ids = _edge_hash(obs, reps, src[reps], dst[reps], node_ids)
+    ids = _edge_hash(obs, reps, src[reps], dst[reps], node_ids, kinds=(kcode, kinds))
     obs["edge_id"] = ids[group]
     eprops = edge_property_columns(schema)
     ptypes = _prop_types(schema, "edges")
@@ -582,11 +600,22 @@ def derive_edges(obs: pd.DataFrame, schema: Schema, tol: pd.Timedelta = DEFAULT_
     return edges, obs
 
 
-def derive_nodes(obs: pd.DataFrame, schema: Schema) -> pd.DataFrame:
-    """One node per id: the first non-empty value of each property wins."""
+def derive_nodes(obs: pd.DataFrame, schema: Schema, codes=None, node_ids=None) -> pd.DataFrame:
+    """One node per id: the first non-empty value of each property wins.
+
+    ``codes``: optionally the node code of each observation, ``node_ids[code]`` its id.
+    """
     nprops = node_property_columns(schema)
     obs = obs.reset_index(drop=True)
-    group, ids = pd.factorize(obs["id"], sort=True)
+    if codes is None:
+        group, ids = pd.factorize(obs["id"], sort=True)
+    else:  # the same, from the distinct codes: each id string sorted once
+        used = np.flatnonzero(np.bincount(codes, minlength=1))
+        text = np.array([node_ids[i] for i in used.tolist()] + [None], dtype=object)[:-1]
+        order = np.argsort(text, kind="stable")
+        rank = np.empty(int(used.max()) + 1 if len(used) else 0, dtype=np.int64)
+        rank[used[order]] = np.arange(len(used))
+        group, ids = rank[codes], text[order]
     _, first = np.unique(group, return_index=True)
     nodes = pd.DataFrame({"id": np.asarray(ids, dtype=object), "kind": obs["kind"].to_numpy()[first],
                           "key": obs["key"].to_numpy()[first]})
@@ -747,9 +776,14 @@ def _concat_typed(parts, old: pd.DataFrame, types, columns) -> tuple[pd.DataFram
     lens = [p[0] for p in pieces]
     offs = np.concatenate([[0], np.cumsum(lens)])
     total = int(offs[-1])
+    index = pd.RangeIndex(total)
     out = {}
     for c in columns:
         t = types.get(c)
+        if not any(c in cols for _, cols, _ in pieces):  # a column no part has: empty, made once
+            v = _typed_col(None, t, c, total)
+            out[c] = pd.Series(v, index=index, dtype=object, copy=False) if isinstance(v, np.ndarray) else v
+            continue
         if _is_text(t, c):
             arr = np.full(total, None, dtype=object)
             for (n, cols, clean), o in zip(pieces, offs):
@@ -760,7 +794,7 @@ def _concat_typed(parts, old: pd.DataFrame, types, columns) -> tuple[pd.DataFram
                     arr[o : o + n] = v
                 else:
                     arr[o : o + n] = _typed_col(v if isinstance(v, pd.Series) else pd.Series(v), t, c, n, objects_clean=clean)
-            out[c] = pd.Series(arr, dtype=object)
+            out[c] = pd.Series(arr, index=index, dtype=object, copy=False)  # (an index given: no inference scan)
         else:
             segs = []
             for n, cols, clean in pieces:
@@ -772,13 +806,33 @@ def _concat_typed(parts, old: pd.DataFrame, types, columns) -> tuple[pd.DataFram
                 segs.append(_typed_col(v, t, c, n, objects_clean=clean).reset_index(drop=True))
             out[c] = pd.concat(segs, ignore_index=True) if len(segs) > 1 else segs[0]
     pieces.clear()
-    return pd.DataFrame(out), len(old)
+    # columns kept as they are: consolidating them into one block would copy every value
+    return pd.DataFrame(out, copy=False), len(old)
 
 
-def _duplicated(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """``df.duplicated(subset=columns)``, on integer codes of each column."""
-    codes = {c: pd.factorize(df[c], use_na_sentinel=False)[0] for c in columns}
-    return pd.DataFrame(codes).duplicated().to_numpy()
+def _duplicated(df: pd.DataFrame, columns: list[str], codes: dict | None = None) -> np.ndarray:
+    """``df.duplicated(subset=columns)``, on integer codes of each column.
+
+    ``codes``: integer codes (non-negative) already known for some columns, as
+    node codes for node ids. The codes are packed into one int64 key when they fit.
+    """
+    codes = dict(codes or {})
+    for c in columns:
+        if c not in codes:
+            col = df[c]
+            if c == "row" or pd.api.types.is_integer_dtype(col.dtype):
+                v = col.to_numpy(dtype="int64", na_value=-1)
+                codes[c] = v - v.min() if len(v) else v
+            else:
+                codes[c] = pd.factorize(col, use_na_sentinel=False)[0]
+    key, room = np.zeros(len(df), dtype=np.int64), 1
+    for c in columns:
+        span = int(codes[c].max()) + 1 if len(codes[c]) else 1
+        if room * span >= 1 << 62:  # does not fit one int64: compare the columns
+            return pd.DataFrame({c: codes[c] for c in columns}).duplicated().to_numpy()
+        key += codes[c].astype(np.int64) * room
+        room *= span
+    return pd.Series(key).duplicated().to_numpy()
 
 
 def _file_codes(df: pd.DataFrame) -> tuple[np.ndarray, dict]:
@@ -794,11 +848,19 @@ def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolera
     """Merge new observations into the old tables; fill each report's loaded/merged."""
     ncols, ecols = NODE_OBS_COLUMNS(schema), EDGE_OBS_COLUMNS(schema)
     ntypes, etypes = _prop_types(schema, "nodes"), _prop_types(schema, "edges")
+    # the node codes of each observation and of each edge observation's ends: the old
+    # ones looked up, the new ones made while reading
+    nc = node_codes if node_codes is not None else _NodeCodes()
+    id_parts = [nc.of_column(old.node_obs["id"])] if len(old.node_obs) else []
+    for n, cols in node_parts:
+        if n:
+            v = cols.pop("_id", None)
+            id_parts.append(np.asarray(v, dtype=np.int64) if v is not None else nc.of_column(cols["id"]))
+    node_code = np.concatenate(id_parts) if id_parts else np.zeros(0, dtype=np.int64)
     node_obs, _ = _concat_typed(node_parts, old.node_obs, ntypes, ncols)
     node_parts.clear()
-    node_obs = node_obs[~_duplicated(node_obs, ["id", "file_id", "sheet", "row"])].reset_index(drop=True)
-    # the node codes of each observation's ends: the old ones looked up, the new ones made while reading
-    nc = node_codes if node_codes is not None else _NodeCodes()
+    keep = ~_duplicated(node_obs, ["id", "file_id", "sheet", "row"], codes={"id": node_code})
+    node_obs, node_code = node_obs[keep].reset_index(drop=True), node_code[keep]
     ends = []
     for c, cc in (("source", "_src"), ("target", "_dst"), ("side", "_side")):
         parts = [nc.of_column(old.edge_obs[c])] if len(old.edge_obs) else []
@@ -823,7 +885,7 @@ def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolera
     else:
         edges = pd.DataFrame(columns=["id", "kind", "source", "target", "n_obs", "seen_by"] + edge_property_columns(schema))
         merged_obs = np.zeros(0, dtype=bool)
-    nodes = derive_nodes(node_obs, schema) if len(node_obs) else old.nodes
+    nodes = derive_nodes(node_obs, schema, codes=node_code, node_ids=nc.ids) if len(node_obs) else old.nodes
     # row accounting: a row is merged when every primary record it made was known before
     sel = is_new & edge_obs["primary"].to_numpy(dtype=bool)
     prim_dup = new_dup[new_dup["primary"].to_numpy(dtype=bool)]
@@ -837,8 +899,10 @@ def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolera
             c = lookup.get((file_id, sheet)) if lookup is not None else None
             here = code == c if c is not None else (prim["file_id"].to_numpy() == file_id) & (prim["sheet"].to_numpy() == sheet)
             rows, ok_m = prim_rows[here], merged[here]
-            merged_rows = np.setdiff1d(rows, rows[~ok_m])
-            m = int(np.isin(ok_rows, merged_rows).sum())
+            if ok_m.any():  # the rows with a merged record and no other one
+                cand = np.unique(rows[ok_m])
+                merged_rows = cand[~np.isin(cand, rows[~ok_m])]
+                m = int(np.isin(ok_rows, merged_rows).sum())
         rep.merged += m
         rep.loaded += len(ok_rows) - m
     rejects = [old.rejects] if len(old.rejects) else []

@@ -130,8 +130,13 @@ class Store:
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir()
-        for t in TABLES:
-            _to_parquet(getattr(tables, t), tmp / f"{t}.parquet")
+        # the tables written side by side: Parquet encoding and compression release the GIL
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(len(TABLES), os.cpu_count() or 1)) as pool:
+            done = [pool.submit(_to_parquet, getattr(tables, t), tmp / f"{t}.parquet") for t in TABLES]
+            for d in done:
+                d.result()
         (tmp / "meta.json").write_text(json.dumps({"format": FORMAT}), encoding="utf-8")
         _fsync_dir(tmp)
         vdir = self.path / version
@@ -236,27 +241,32 @@ def _arrow_table(df: pd.DataFrame):
     n = len(df)
     if not n:
         return pa.Table.from_pandas(df, preserve_index=False)
-    sample, values = {}, {}
+    sample, converted = {}, {}
     for c in df.columns:
         col = df[c]
         if col.dtype == object:
+            # converted once, the type inferred by Arrow: text (or nothing) is the
+            # usual case, and any str (or None) stands for the column in the sample
             v = col.to_numpy()
-            present = pd.notna(v)
-            i = int(present.argmax()) if present.any() else -1
-            sample[c] = pd.Series([v[i] if i >= 0 else None], dtype=object)
-            values[c] = (v, present)
+            a = pa.array(v, from_pandas=True)
+            if pa.types.is_string(a.type) or pa.types.is_null(a.type):
+                converted[c] = a
+                sample[c] = pd.Series(["" if a.null_count < len(a) else None], dtype=object)
+            else:
+                present = pd.notna(v)
+                i = int(present.argmax()) if present.any() else -1
+                sample[c] = pd.Series([v[i] if i >= 0 else None], dtype=object)
         else:
             sample[c] = col.iloc[:1].reset_index(drop=True)
     schema = pa.Table.from_pandas(pd.DataFrame(sample), preserve_index=False).schema
     arrays = []
     for f in schema:
         c = f.name
-        if c in values:
-            v, present = values[c]
-            if pa.types.is_null(f.type):
-                arrays.append(pa.nulls(n))
-            else:
-                arrays.append(pa.array(v, type=f.type, from_pandas=True))
+        a = converted.pop(c, None)
+        if a is not None and a.type == f.type:
+            arrays.append(a)
+        elif pa.types.is_null(f.type):
+            arrays.append(pa.nulls(n))
         else:
             arrays.append(pa.array(df[c], type=f.type, from_pandas=True))
     return pa.Table.from_arrays(arrays, schema=schema)
