@@ -14,6 +14,7 @@ file beyond the graph itself.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import sys
@@ -83,13 +84,16 @@ def main() -> None:
     store = work / "store"
     shutil.rmtree(store, ignore_errors=True)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    t = time.perf_counter()
+    load0 = os.getloadavg()[0]
+    t, cpu = time.perf_counter(), time.process_time()
     r = load(src, store)
-    dt = time.perf_counter() - t
+    dt, cpu = time.perf_counter() - t, time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     f = r.files[0]
     print(f"loaded {f.read:,} rows: {f.loaded:,} loaded, {f.merged:,} merged, {f.rejected:,} rejected")
-    print(f"time {dt:.1f} s  ->  {f.read / dt:,.0f} rows/s end to end")
+    print(f"time {dt:.1f} s wall  ->  {f.read / dt:,.0f} rows/s end to end; "
+          f"CPU (user+sys, all threads) {cpu:.1f} s  ->  {f.read / cpu:,.0f} rows per CPU second")
+    print(f"load average (1 min) before {load0:.2f}, after {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     print(f"peak RSS {peak:,.0f} MB (before load {rss0:,.0f} MB); store {sum(p.stat().st_size for p in store.rglob('*') if p.is_file()) / 1e6:.0f} MB")
     print(f"graph: {len(r.store.nodes):,} nodes, {len(r.store.edges):,} edges")
     if not args.keep:
