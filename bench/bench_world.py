@@ -40,7 +40,13 @@ if step == "generate":
             "bytes": sum(p.stat().st_size for p in w.data_dir.rglob("*") if p.is_file())}
 else:
     from chaingraph.ingest import load
-    r = load(out + "/data", store)
+    t_start = time.perf_counter()
+
+    def progress(msg):  # to stderr, with seconds since the start and the RSS so far (for partial figures)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        print(f"{time.perf_counter() - t_start:8.1f} s  peak RSS {rss:>6} MB  {msg}", file=sys.stderr, flush=True)
+
+    r = load(out + "/data", store, progress=progress)
     st = r.store.stats()
     info = {"rows_read": sum(f.read for f in r.files), "rows_loaded": sum(f.loaded for f in r.files),
             "rows_merged": sum(f.merged for f in r.files), "rows_rejected": sum(f.rejected for f in r.files),
@@ -58,12 +64,19 @@ print(json.dumps(info))
 """
 
 
-def run_step(step, out, store, seed, n, trace):
+def run_step(step, out, store, seed, n, trace, log=None):
+    """Run one step in a child process; its progress lines go to ``log`` (a path) as they come, if given."""
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    p = subprocess.run([sys.executable, "-c", STEP, step, str(out), str(store), str(seed), str(n), "1" if trace else "0"],
-                       capture_output=True, text=True, env=env)
+    args = [sys.executable, "-c", STEP, step, str(out), str(store), str(seed), str(n), "1" if trace else "0"]
+    if log:
+        with open(log, "w") as err:
+            p = subprocess.run(args, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+        stderr = Path(log).read_text()
+    else:
+        p = subprocess.run(args, capture_output=True, text=True, env=env)
+        stderr = p.stderr
     if p.returncode:
-        raise SystemExit(f"{step} failed:\n{p.stderr[-3000:]}")
+        raise SystemExit(f"{step} failed:\n{stderr[-3000:]}")
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
@@ -88,10 +101,10 @@ def _cpu(r) -> str:
     return f"CPU {r['cpu_user'] + r['cpu_sys']:.1f} s (user {r['cpu_user']:.1f} + sys {r['cpu_sys']:.1f})"
 
 
-def _load(out: Path, store: Path, seed, n, trace) -> dict:
+def _load(out: Path, store: Path, seed, n, trace, log=None) -> dict:
     if store.exists():
         shutil.rmtree(store)
-    ld = run_step("load", out, store, seed, n, trace)
+    ld = run_step("load", out, store, seed, n, trace, log)
     ld["rows_per_s"] = round(ld["rows_read"] / ld["seconds"]) if ld["seconds"] else None
     ld["ingest_commit"] = _ingest_commit()
     print(f"load     {out}: {ld['seconds']:>7.1f} s  {_cpu(ld)}  peak RSS {ld['peak_rss_mb']:>8.1f} MB  "
@@ -110,6 +123,7 @@ def main(argv=None):
     ap.add_argument("--skip-load", action="store_true")
     ap.add_argument("--load-only", metavar="DIR", help="only load the world already generated in DIR (DIR/data)")
     ap.add_argument("--store", metavar="DIR", help="store folder for --load-only (default DIR/store; replaced)")
+    ap.add_argument("--log", metavar="FILE", help="write the load's progress (time, peak RSS, file) to FILE as it goes")
     ap.add_argument("--tracemalloc", action="store_true")
     args = ap.parse_args(argv)
     rows = []
@@ -118,7 +132,8 @@ def main(argv=None):
         if not (out / "data").is_dir():
             raise SystemExit(f"{out}: no data/ folder (generate a world there first)")
         rows.append({"world": str(out), "step": "load",
-                     **_load(out, Path(args.store) if args.store else out / "store", args.seed, 0, args.tracemalloc)})
+                     **_load(out, Path(args.store) if args.store else out / "store", args.seed, 0, args.tracemalloc,
+                             args.log)})
         print(json.dumps(rows))
         return 0
     base = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="chaingraph-bench-"))
@@ -133,7 +148,7 @@ def main(argv=None):
             print("    steps: " + ", ".join(f"{k} {v:.1f}s" for k, v in g["steps"].items()), flush=True)
             rows.append({"n": n, "step": "generate", **g})
             if not args.skip_load:
-                rows.append({"n": n, "step": "load", **_load(out, out / "store", args.seed, n, args.tracemalloc)})
+                rows.append({"n": n, "step": "load", **_load(out, out / "store", args.seed, n, args.tracemalloc, args.log)})
     finally:
         if not args.out:
             shutil.rmtree(base, ignore_errors=True)
