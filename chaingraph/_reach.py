@@ -70,11 +70,17 @@ def reach_bfs(start, t, other, seeds, lo0, hi0, w, hops, used, seen, stamp, firs
     without a time reaches its node but opens no window.
 
     ``used`` (per row) and ``seen`` (per node) mark visits: an entry is marked
-    if it equals ``stamp``, so nothing is reset afterwards (the caller gives a
-    new stamp per call and clears both before reusing one). ``first_of[v]`` is
-    set for every node returned: its earliest arrival at the hop that first
-    reached it (NaT for seeds). ``au`` .. ``whi`` are work buffers of at least
-    ``len(t)`` entries, ``out`` of ``len(start)``, ``hist`` of 4097.
+    if it equals ``stamp`` (``seen`` also ``stamp + 1``: reached at the last
+    hop), so nothing is reset afterwards (the caller gives a new stamp per call,
+    two apart, and clears both before reusing one). ``first_of[v]`` is set for
+    every node returned: its earliest arrival at the hop that first reached it
+    (NaT for seeds). ``au`` .. ``whi`` are work buffers of at least ``len(t)``
+    entries (``au``, ``bu``, ``wn`` of ``other``'s type), ``out`` of
+    ``len(start)``, ``hist`` of 4097.
+
+    The last hop opens no windows: its rows are followed without marks, and
+    only the receivers not reached before are kept (earliest arrival by a
+    scatter into ``first_of``), then sorted by code.
 
     Returns the number ``k`` of nodes reached; ``out[:k]`` holds ``hop << 40 |
     node`` ordered by hop, then node (seeds first, with hop 0).
@@ -82,6 +88,7 @@ def reach_bfs(start, t, other, seeds, lo0, hi0, w, hops, used, seen, stamp, firs
     nat = -9223372036854775808
     big = 9223372036854775807
     sec = 1_000_000_000
+    stamp_last = stamp + 1
     n_nodes = len(start) - 1
     bits = 1
     while (1 << bits) < n_nodes:
@@ -101,7 +108,9 @@ def reach_bfs(start, t, other, seeds, lo0, hi0, w, hops, used, seen, stamp, firs
         whi[nw] = hi0
         nw += 1
     for h in range(1, hops + 1):
-        # follow the rows of each window: arrivals (receiver, time)
+        # follow the rows of each window: arrivals (receiver, time); at the last hop only
+        # the receivers first reached and their earliest arrival are needed (no windows)
+        final = h == hops
         na = 0
         tmin = big
         for k in range(nw):
@@ -129,12 +138,51 @@ def reach_bfs(start, t, other, seeds, lo0, hi0, w, hops, used, seen, stamp, firs
                     break
                 if tr < lo or (tr == nat and not unbounded) or used[r] == stamp:
                     continue
-                used[r] = stamp
+                if not final:   # no later hop reads the mark
+                    used[r] = stamp
                 au[na] = other[r]
                 at[na] = tr
                 na += 1
                 if tr != nat and tr < tmin:
                     tmin = tr
+        if final:   # the receivers first reached, in code order
+            n_new = 0
+            for i in range(na):
+                if i + 16 < na:
+                    _prefetch(seen, au[i + 16])
+                    _prefetch(first_of, au[i + 16])
+                u = au[i]
+                m = seen[u]
+                if m == stamp:
+                    continue
+                tr = at[i]
+                if m == stamp_last:
+                    if tr < first_of[u]:
+                        first_of[u] = tr
+                else:
+                    seen[u] = stamp_last
+                    first_of[u] = tr
+                    bu[n_new] = u
+                    n_new += 1
+            na = n_new
+            su, du = bu, au
+            for p in range(passes):
+                shift = p * digit
+                for d in range(nb + 1):
+                    hist[d] = 0
+                for i in range(na):
+                    hist[((su[i] >> shift) & (nb - 1)) + 1] += 1
+                for d in range(nb):
+                    hist[d + 1] += hist[d]
+                for i in range(na):
+                    d = (su[i] >> shift) & (nb - 1)
+                    du[hist[d]] = su[i]
+                    hist[d] += 1
+                su, du = du, su
+            for i in range(na):
+                out[n_out] = (h << 40) | su[i]
+                n_out += 1
+            break
         if na == 0:
             break
         # arrivals by receiver (stable LSD radix sort on the node code)
@@ -180,22 +228,21 @@ def reach_bfs(start, t, other, seeds, lo0, hi0, w, hops, used, seen, stamp, firs
                 first_of[u] = st[a]
                 out[n_out] = (h << 40) | u
                 n_out += 1
-            if h < hops:
-                i = a
-                while i < b and st[i] == nat:
-                    i += 1
-                while i < b:
-                    lo = st[i]
-                    last = lo
-                    j = i + 1
-                    while j < b and (st[j] - tmin) // sec <= (last + w - tmin) // sec + 1:
-                        last = st[j]
-                        j += 1
-                    wn[nw] = u
-                    wlo[nw] = lo
-                    whi[nw] = last + w
-                    nw += 1
-                    i = j
+            i = a
+            while i < b and st[i] == nat:
+                i += 1
+            while i < b:
+                lo = st[i]
+                last = lo
+                j = i + 1
+                while j < b and (st[j] - tmin) // sec <= (last + w - tmin) // sec + 1:
+                    last = st[j]
+                    j += 1
+                wn[nw] = u
+                wlo[nw] = lo
+                whi[nw] = last + w
+                nw += 1
+                i = j
             a = b
     return n_out
 
@@ -203,32 +250,44 @@ def reach_bfs(start, t, other, seeds, lo0, hi0, w, hops, used, seen, stamp, firs
 class Scratch:
     """Visit stamps and work buffers of :func:`reach_bfs` for one money index, reused.
 
-    The work buffers have an entry per row (or node, if more) but are only
-    allocated, not written: memory is committed as far as a query reaches.
+    Also holds the index's CSR offsets and receivers as int32 (when they fit):
+    half the memory to fetch at random, and fresh numpy arrays, which Linux
+    can back with huge pages (fewer TLB misses). The work buffers have an
+    entry per row (or node, if more) but are only allocated, not written:
+    memory is committed as far as a query reaches.
     """
 
-    def __init__(self, n_rows: int, n_nodes: int):
+    def __init__(self, start: np.ndarray, other: np.ndarray):
+        self.source = (start, other)
+        n_rows, n_nodes = len(other), len(start) - 1
+        small = n_rows < 2**31 and n_nodes < 2**31
+        self.start = start.astype(np.int32 if small else np.int64)
+        self.other = other.astype(np.int32 if small else np.int64)
         self.used = np.zeros(n_rows, np.uint8)
         self.seen = np.zeros(n_nodes, np.uint8)
         self.first_of = np.empty(n_nodes, np.int64)
-        self.buffers = tuple(np.empty(max(n_rows, n_nodes, 1), np.int64) for _ in range(7))
+        size = max(n_rows, n_nodes, 1)
+        # au, at, bu, bt, wn, wlo, whi: node codes as the receivers, times int64
+        self.buffers = tuple(np.empty(size, self.other.dtype if k in (0, 2, 4) else np.int64) for k in range(7))
         self.out = np.empty(n_nodes + 1, np.int64)
         self.hist = np.empty(4097, np.int64)
         self.stamp = 0
         self.lock = threading.Lock()
 
     def next_stamp(self) -> np.uint8:
-        self.stamp = self.stamp % 255 + 1
+        """A stamp for a call: odd, ``stamp + 1`` marks the nodes first reached at the last hop."""
+        self.stamp = self.stamp + 2 if self.stamp < 253 else 1
         if self.stamp == 1:     # stamps wrapped: forget every mark
             self.used[:] = 0
             self.seen[:] = 0
         return np.uint8(self.stamp)
 
 
-def run(start, t, other, seeds, lo0: int, hi0: int, w: int, hops: int, scratch: Scratch):
-    """Codes, hops and first arrivals of the nodes reached (see :func:`reach_bfs`)."""
+def run(t, seeds, lo0: int, hi0: int, w: int, hops: int, scratch: Scratch):
+    """Codes, hops and first arrivals of the nodes reached (see :func:`reach_bfs`); ``t`` the
+    money index's times, ``scratch`` made from its offsets and receivers."""
     with scratch.lock:
-        k = reach_bfs(start, t, other, np.asarray(seeds, np.int64), np.int64(lo0), np.int64(hi0),
+        k = reach_bfs(scratch.start, t, scratch.other, np.asarray(seeds, np.int64), np.int64(lo0), np.int64(hi0),
                       np.int64(w), np.int64(hops), scratch.used, scratch.seen, scratch.next_stamp(),
                       scratch.first_of, *scratch.buffers, scratch.out, scratch.hist)
         key = scratch.out[:k]
