@@ -224,8 +224,8 @@ def kernel_compile_s() -> float:
     import tempfile
 
     code = ("import time, numpy as np; t = time.perf_counter(); from chaingraph import _reach; "
-            "s = _reach.Scratch(np.zeros(2, np.int64), np.zeros(1, np.int64)); "
-            "_reach.run(np.zeros(1, np.int64), np.zeros(1, np.int64), 0, 1, 1, 1, s); "
+            "z = np.zeros(1, np.int64); s = _reach.Scratch(np.zeros(2, np.int64), z, z); "
+            "_reach.run(z, 0, 1, 1, 1, s); "
             "print(time.perf_counter() - t)")
     with tempfile.TemporaryDirectory() as d:
         env = dict(os.environ, NUMBA_CACHE_DIR=d)

@@ -54,12 +54,14 @@ def _prefetch(typingctx, ary, idx):
 
 
 @njit(cache=True, nogil=True)
-def reach_bfs(start, t, other, seeds, lo0, hi0, w, hops, used, seen, stamp, first_of,
+def reach_bfs(start, rows, seeds, lo0, hi0, w, hops, mark, seen, stamp, first_of,
               au, at, bu, bt, wn, wlo, whi, out, hist):
     """Time-respecting reach from ``seeds`` over a money CSR; see :func:`chaingraph.flow.reach`.
 
-    ``start[v]:start[v + 1]`` are the rows of node ``v`` in time order (``t``,
-    int64 ns, NaT first), each sending money to ``other[row]``. The seeds'
+    ``start[v]:start[v + 1]`` are the rows of node ``v`` in time order: row
+    ``r`` is ``rows[2r]`` (its time, int64 ns, NaT first) and ``rows[2r + 1]``
+    (``mark << 32 | receiver``: the row is followed in this call if its upper
+    half equals ``mark``; see :class:`Scratch`). The seeds'
     window is ``lo0``..``hi0`` (NaT: unbounded below, int64 max: unbounded
     above; rows without a time are followed only from a window unbounded on
     both sides). Each hop follows, in every window of a node, the rows not
@@ -69,14 +71,14 @@ def reach_bfs(start, t, other, seeds, lo0, hi0, w, hops, used, seen, stamp, firs
     after the previous window of that node closes extends it. An arrival
     without a time reaches its node but opens no window.
 
-    ``used`` (per row) and ``seen`` (per node) mark visits: an entry is marked
-    if it equals ``stamp`` (``seen`` also ``stamp + 1``: reached at the last
-    hop), so nothing is reset afterwards (the caller gives a new stamp per call,
-    two apart, and clears both before reusing one). ``first_of[v]`` is set for
-    every node returned: its earliest arrival at the hop that first reached it
-    (NaT for seeds). ``au`` .. ``whi`` are work buffers of at least ``len(t)``
-    entries (``au``, ``bu``, ``wn`` of ``other``'s type), ``out`` of
-    ``len(start)``, ``hist`` of 4097.
+    ``seen`` (per node) marks the nodes reached: an entry is marked if it
+    equals ``stamp`` (or ``stamp + 1``: reached at the last hop), so nothing is
+    reset afterwards (the caller gives a new stamp per call, two apart, and
+    clears ``seen`` before reusing one; likewise a new ``mark`` per call).
+    ``first_of[v]`` is set for every node returned: its earliest arrival at the
+    hop that first reached it (NaT for seeds). ``au`` .. ``whi`` are work
+    buffers of at least as many entries as rows, ``out`` of ``len(start)``,
+    ``hist`` of 4097.
 
     The last hop opens no windows: its rows are followed without marks, and
     only the receivers not reached before are kept (earliest arrival by a
@@ -118,9 +120,7 @@ def reach_bfs(start, t, other, seeds, lo0, hi0, w, hops, used, seen, stamp, firs
                 _prefetch(start, wn[k + 16])
             if k + 8 < nw:
                 ahead = start[wn[k + 8]]
-                _prefetch(t, ahead)
-                _prefetch(other, ahead)
-                _prefetch(used, ahead)
+                _prefetch(rows, 2 * ahead)
             v, lo, hi = wn[k], wlo[k], whi[k]
             s, e = start[v], start[v + 1]
             unbounded = lo == nat and hi == big
@@ -128,19 +128,20 @@ def reach_bfs(start, t, other, seeds, lo0, hi0, w, hops, used, seen, stamp, firs
                 q = e
                 while s < q:
                     mid = (s + q) >> 1
-                    if t[mid] < lo:
+                    if rows[2 * mid] < lo:
                         s = mid + 1
                     else:
                         q = mid
             for r in range(s, e):
-                tr = t[r]
+                tr = rows[2 * r]
                 if tr > hi:
                     break
-                if tr < lo or (tr == nat and not unbounded) or used[r] == stamp:
+                x = rows[2 * r + 1]
+                if tr < lo or (tr == nat and not unbounded) or (x >> 32) == mark:
                     continue
                 if not final:   # no later hop reads the mark
-                    used[r] = stamp
-                au[na] = other[r]
+                    rows[2 * r + 1] = (mark << 32) | (x & 0xFFFFFFFF)
+                au[na] = x & 0xFFFFFFFF
                 at[na] = tr
                 na += 1
                 if tr != nat and tr < tmin:
@@ -250,25 +251,30 @@ def reach_bfs(start, t, other, seeds, lo0, hi0, w, hops, used, seen, stamp, firs
 class Scratch:
     """Visit stamps and work buffers of :func:`reach_bfs` for one money index, reused.
 
-    Also holds the index's CSR offsets and receivers as int32 (when they fit):
-    half the memory to fetch at random, and fresh numpy arrays, which Linux
-    can back with huge pages (fewer TLB misses). The work buffers have an
-    entry per row (or node, if more) but are only allocated, not written:
-    memory is committed as far as a query reaches.
+    Also holds the index as the kernel reads it: CSR offsets as int32, and
+    each row's time, receiver and visit mark side by side in one int64 array
+    (a window's rows in one or two cache lines instead of one per column;
+    fresh numpy arrays, which Linux can back with huge pages: fewer TLB
+    misses). The work buffers have an entry per row (or node, if more) but
+    are only allocated, not written: memory is committed as far as a query
+    reaches.
     """
 
-    def __init__(self, start: np.ndarray, other: np.ndarray):
-        self.source = (start, other)
+    def __init__(self, start: np.ndarray, t: np.ndarray, other: np.ndarray):
+        self.source = (start, t, other)
         n_rows, n_nodes = len(other), len(start) - 1
-        small = n_rows < 2**31 and n_nodes < 2**31
-        self.start = start.astype(np.int32 if small else np.int64)
-        self.other = other.astype(np.int32 if small else np.int64)
-        self.used = np.zeros(n_rows, np.uint8)
+        if n_nodes >= 2**31 or n_rows >= 2**31:
+            raise ValueError("the compiled reach takes fewer than 2**31 nodes and rows")
+        self.start = start.astype(np.int32)
+        self.rows = np.empty(2 * n_rows, np.int64)
+        self.rows[0::2] = t
+        self.rows[1::2] = other
+        self.mark = 0
         self.seen = np.zeros(n_nodes, np.uint8)
         self.first_of = np.empty(n_nodes, np.int64)
         size = max(n_rows, n_nodes, 1)
-        # au, at, bu, bt, wn, wlo, whi: node codes as the receivers, times int64
-        self.buffers = tuple(np.empty(size, self.other.dtype if k in (0, 2, 4) else np.int64) for k in range(7))
+        # au, at, bu, bt, wn, wlo, whi: node codes int32, times int64
+        self.buffers = tuple(np.empty(size, np.int32 if k in (0, 2, 4) else np.int64) for k in range(7))
         self.out = np.empty(n_nodes + 1, np.int64)
         self.hist = np.empty(4097, np.int64)
         self.stamp = 0
@@ -278,17 +284,24 @@ class Scratch:
         """A stamp for a call: odd, ``stamp + 1`` marks the nodes first reached at the last hop."""
         self.stamp = self.stamp + 2 if self.stamp < 253 else 1
         if self.stamp == 1:     # stamps wrapped: forget every mark
-            self.used[:] = 0
             self.seen[:] = 0
         return np.uint8(self.stamp)
 
+    def next_mark(self) -> np.int64:
+        """A row mark for a call (upper half of ``rows[2r + 1]``)."""
+        self.mark += 1
+        if self.mark == 2**31:  # marks wrapped: forget them (after 2**31 calls)
+            self.rows[1::2] &= 0xFFFFFFFF
+            self.mark = 1
+        return np.int64(self.mark)
 
-def run(t, seeds, lo0: int, hi0: int, w: int, hops: int, scratch: Scratch):
-    """Codes, hops and first arrivals of the nodes reached (see :func:`reach_bfs`); ``t`` the
-    money index's times, ``scratch`` made from its offsets and receivers."""
+
+def run(seeds, lo0: int, hi0: int, w: int, hops: int, scratch: Scratch):
+    """Codes, hops and first arrivals of the nodes reached (see :func:`reach_bfs`) over the
+    money index ``scratch`` was made from."""
     with scratch.lock:
-        k = reach_bfs(scratch.start, t, scratch.other, np.asarray(seeds, np.int64), np.int64(lo0), np.int64(hi0),
-                      np.int64(w), np.int64(hops), scratch.used, scratch.seen, scratch.next_stamp(),
+        k = reach_bfs(scratch.start, scratch.rows, np.asarray(seeds, np.int64), np.int64(lo0), np.int64(hi0),
+                      np.int64(w), np.int64(hops), scratch.next_mark(), scratch.seen, scratch.next_stamp(),
                       scratch.first_of, *scratch.buffers, scratch.out, scratch.hist)
         key = scratch.out[:k]
         codes = key & CODE_MASK

@@ -741,10 +741,10 @@ def _reach_rows(view, starts, w, hops, lo0, hi0):
     seeds = np.unique(seeds[seeds >= 0]).astype(np.int64)
     with _SCRATCH_LOCK:   # kept on the view, one per money index
         scratch = view.__dict__.get("_reach_scratch")
-        if scratch is None or scratch.source[0] is not start or scratch.source[1] is not other:
-            scratch = view.__dict__["_reach_scratch"] = _reach.Scratch(start, other)
+        if scratch is None or any(a is not b for a, b in zip(scratch.source, (start, t, other))):
+            scratch = view.__dict__["_reach_scratch"] = _reach.Scratch(start, t, other)
     hi0 = np.iinfo(np.int64).max if hi0 == _NAT else hi0
-    return _reach.run(t, seeds, lo0, hi0, w, hops, scratch)
+    return _reach.run(seeds, lo0, hi0, w, hops, scratch)
 
 
 _SCRATCH_LOCK = threading.Lock()
