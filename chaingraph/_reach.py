@@ -124,14 +124,13 @@ def reach_bfs(start, rows, seeds, lo0, hi0, w, hops, mark, seen, stamp, first_of
             v, lo, hi = wn[k], wlo[k], whi[k]
             s, e = start[v], start[v + 1]
             unbounded = lo == nat and hi == big
-            if e - s > 8:   # first row at or after lo
-                q = e
-                while s < q:
-                    mid = (s + q) >> 1
-                    if rows[2 * mid] < lo:
-                        s = mid + 1
-                    else:
-                        q = mid
+            n = e - s
+            if n > 8:   # first row at or after lo (branch-free halving)
+                while n > 1:
+                    half = n >> 1
+                    s = s + half if rows[2 * (s + half - 1)] < lo else s
+                    n -= half
+                s = s + 1 if rows[2 * s] < lo else s
             for r in range(s, e):
                 tr = rows[2 * r]
                 if tr > hi:
