@@ -138,6 +138,9 @@ class _Applier:
                 date = raw[d["date"]].str.strip()
                 clock = raw.get(d.get("clock"))
                 if clock is not None:
+                    # 20240103 + 074039 -> 2024-01-03 07:40:39, a form the time type parses column-wise
+                    date = date.where(~date.str.fullmatch(r"\d{8}"),
+                                      date.str.slice(0, 4) + "-" + date.str.slice(4, 6) + "-" + date.str.slice(6, 8))
                     c = clock.str.strip()
                     c = c.where(~c.str.fullmatch(r"\d{6}"), c.str.slice(0, 2) + ":" + c.str.slice(2, 4) + ":" + c.str.slice(4, 6))
                     c = c.str.replace(".", ":", regex=False)
