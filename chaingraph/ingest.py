@@ -131,6 +131,7 @@ class _Applier:
 
     def _raw_columns(self, rows: pd.DataFrame) -> dict[str, pd.Series]:
         raw = {col: rows[h].astype("str") for col, h in self.found.items()}
+        self.shown = {}
         for col, d in self.m.derive.items():
             if col in raw:
                 continue
@@ -138,6 +139,7 @@ class _Applier:
                 date = raw[d["date"]].str.strip()
                 clock = raw.get(d.get("clock"))
                 if clock is not None:
+                    self.shown[col] = (date + " " + clock.str.strip()).str.strip()  # the cells as written, for rejects
                     # 20240103 + 074039 -> 2024-01-03 07:40:39, a form the time type parses column-wise
                     date = date.where(~date.str.fullmatch(r"\d{8}"),
                                       date.str.slice(0, 4) + "-" + date.str.slice(4, 6) + "-" + date.str.slice(6, 8))
@@ -202,7 +204,7 @@ class _Applier:
                 e = errors[c]
                 has_err = e.notna().to_numpy() & ~usable & ~reject
                 if has_err.any():
-                    rcol[has_err], rraw[has_err], rwhy[has_err] = c, raw[c].to_numpy()[has_err], e.to_numpy()[has_err]
+                    rcol[has_err], rraw[has_err], rwhy[has_err] = c, self.shown.get(c, raw[c]).to_numpy()[has_err], e.to_numpy()[has_err]
                     reject |= has_err
             missing = ~usable & ~reject
             if missing.any():
@@ -219,7 +221,7 @@ class _Applier:
                 continue
             bad = e.notna().to_numpy() & ok
             if bad.any():
-                rej.append(pd.DataFrame({"row": rownum[bad], "column": col, "raw": raw[col].to_numpy()[bad], "reason": e.to_numpy()[bad], "action": "cell dropped"}))
+                rej.append(pd.DataFrame({"row": rownum[bad], "column": col, "raw": self.shown.get(col, raw[col]).to_numpy()[bad], "reason": e.to_numpy()[bad], "action": "cell dropped"}))
                 clean[col] = clean[col].where(~pd.Series(bad, index=clean[col].index), None)
         ids, codes = {}, {}
         for alias, spec in self.m.nodes.items():

@@ -221,3 +221,19 @@ def test_crash_during_write_leaves_previous_store(case_dir, tmp_path, monkeypatc
     monkeypatch.undo()
     after = Store.open(tmp_path / "store")
     pd.testing.assert_frame_equal(after.edges, before)
+
+
+def test_split_date_and_clock_columns_parse_and_reject_with_the_cells_as_written(tmp_path):
+    head = "账号,交易日期,交易时刻,借贷标志,发生额,对方账号\n"
+    good = [f"{CARD_A},202401{d:02d},{h:02d}3005,借,{d}.00,{CARD_B}\n" for d in range(1, 29) for h in (7, 19)]
+    bad = f"{CARD_A},20241399,074039,借,1.00,{CARD_B}\n"
+    (tmp_path / "s.csv").write_text(head + "".join(good) + bad, encoding="utf-8")
+    r = load(tmp_path / "s.csv", tmp_path / "store")
+    assert (r.files[0].read, r.files[0].rejected) == (57, 1)
+    times = r.store.edges.loc[r.store.edges["kind"] == "transfer", "time"]
+    # read in Asia/Shanghai: 2024-01-01 07:30:05 +08:00 is 2023-12-31 23:30:05 UTC
+    assert times.min() == pd.Timestamp("2023-12-31 23:30:05", tz="UTC")
+    assert times.max() == pd.Timestamp("2024-01-28 11:30:05", tz="UTC")
+    rej = r.rejects.iloc[0]
+    assert (int(rej["row"]), rej["column"], rej["raw"]) == (58, "time", "20241399 074039")
+    assert "month" in rej["reason"]
