@@ -59,6 +59,30 @@ def _prefetch(typingctx, ary, idx):
     return sig, codegen
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _radix_sort(su, st, du, dt, n, passes, digit, hist, carry):
+    """Stable LSD radix sort of the first n node codes su (with their times st when carry),
+    ping-ponging with the buffers du, dt; returns the two arrays holding the sorted run."""
+    nb = 1 << digit
+    for p in range(passes):
+        shift = p * digit
+        for d in range(nb + 1):
+            hist[d] = 0
+        for i in range(n):
+            hist[((su[i] >> shift) & (nb - 1)) + 1] += 1
+        for d in range(nb):
+            hist[d + 1] += hist[d]
+        for i in range(n):
+            d = (su[i] >> shift) & (nb - 1)
+            j = hist[d]
+            du[j] = su[i]
+            if carry:
+                dt[j] = st[i]
+            hist[d] = j + 1
+        su, st, du, dt = du, dt, su, st
+    return su, st
+
+
 @njit(cache=True, nogil=True)
 def reach_bfs(start, rows, seeds, lo0, hi0, w, hops, mark, seen, stamp, first_of,
               au, at, bu, bt, wn, wlo, whi, out, out_hop, out_first, hist):
@@ -104,7 +128,6 @@ def reach_bfs(start, rows, seeds, lo0, hi0, w, hops, mark, seen, stamp, first_of
         bits += 1
     passes = (bits + 10) // 11          # radix digits of at most 11 bits
     digit = (bits + passes - 1) // passes
-    nb = 1 << digit
     n_out = 0
     nw = 0
     for v in seeds:
@@ -173,20 +196,7 @@ def reach_bfs(start, rows, seeds, lo0, hi0, w, hops, mark, seen, stamp, first_of
                     bu[n_new] = u
                     n_new += 1
             na = n_new
-            su, du = bu, au
-            for p in range(passes):
-                shift = p * digit
-                for d in range(nb + 1):
-                    hist[d] = 0
-                for i in range(na):
-                    hist[((su[i] >> shift) & (nb - 1)) + 1] += 1
-                for d in range(nb):
-                    hist[d + 1] += hist[d]
-                for i in range(na):
-                    d = (su[i] >> shift) & (nb - 1)
-                    du[hist[d]] = su[i]
-                    hist[d] += 1
-                su, du = du, su
+            su, _ = _radix_sort(bu, at, au, bt, na, passes, digit, hist, False)
             for i in range(na):
                 if i + 16 < na:
                     _prefetch(first_of, su[i + 16])
@@ -198,22 +208,7 @@ def reach_bfs(start, rows, seeds, lo0, hi0, w, hops, mark, seen, stamp, first_of
         if na == 0:
             break
         # arrivals by receiver (stable LSD radix sort on the node code)
-        su, st, du, dt = au, at, bu, bt
-        for p in range(passes):
-            shift = p * digit
-            for d in range(nb + 1):
-                hist[d] = 0
-            for i in range(na):
-                hist[((su[i] >> shift) & (nb - 1)) + 1] += 1
-            for d in range(nb):
-                hist[d + 1] += hist[d]
-            for i in range(na):
-                d = (su[i] >> shift) & (nb - 1)
-                j = hist[d]
-                du[j] = su[i]
-                dt[j] = st[i]
-                hist[d] = j + 1
-            su, st, du, dt = du, dt, su, st
+        su, st = _radix_sort(au, at, bu, bt, na, passes, digit, hist, True)
         # per receiver: arrival times sorted, first reached, next windows
         nw = 0
         a = 0
