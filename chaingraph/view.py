@@ -428,22 +428,6 @@ class MemoryView:
         """
         return self._money_select(np.asarray(codes, np.int64), direction, since, until)
 
-    def scratch(self, direction: str = "out"):
-        """Two all-False bool arrays (one per money-index row, one per node) to mark visits.
-
-        Returns ``(rows, nodes, release)``; the caller must set back to False
-        what it marked and call ``release()``. Reused between calls (no
-        allocation per query); a concurrent caller gets fresh arrays.
-        """
-        lock = self.__dict__.setdefault("_scratch_lock", threading.Lock())
-        arrays = self.__dict__.setdefault("_scratch", {})
-        n_rows = len(self._index("money:" + direction)["t"])
-        if not lock.acquire(blocking=False):
-            return np.zeros(n_rows, bool), np.zeros(len(self._nodes), bool), lambda: None
-        if direction not in arrays:
-            arrays[direction] = (np.zeros(n_rows, bool), np.zeros(len(self._nodes), bool))
-        return arrays[direction] + (lock.release,)
-
     def _id_dtype(self) -> pd.CategoricalDtype:
         if self._ids_dtype is None:
             self._ids_dtype = pd.CategoricalDtype(pd.Index(self._node_ids, dtype=object))
