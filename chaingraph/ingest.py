@@ -578,8 +578,8 @@ def derive_edges(obs: pd.DataFrame, schema: Schema, tol: pd.Timedelta = DEFAULT_
     eprops = edge_property_columns(schema)
     ptypes = _prop_types(schema, "edges")
     first_obs = obs.iloc[reps]
-    edges = pd.DataFrame({"id": ids, "kind": first_obs["kind"].to_numpy(), "source": first_obs["source"].to_numpy(),
-                          "target": first_obs["target"].to_numpy()})
+    edges = pd.DataFrame({"id": ids, "kind": first_obs["kind"].array, "source": first_obs["source"].array,
+                          "target": first_obs["target"].array})
     for p in eprops:
         if p not in ("first_seen", "last_seen", "count"):
             edges[p] = _first_valid(obs[p], reps, group)
@@ -622,11 +622,11 @@ def derive_nodes(obs: pd.DataFrame, schema: Schema, codes=None, node_ids=None) -
         rank[used[order]] = np.arange(len(used))
         group, ids = rank[codes], text[order]
     _, first = np.unique(group, return_index=True)
-    nodes = pd.DataFrame({"id": np.asarray(ids, dtype=object), "kind": obs["kind"].to_numpy()[first],
-                          "key": obs["key"].to_numpy()[first]})
+    nodes = pd.DataFrame({"id": np.asarray(ids, dtype=object), "kind": obs["kind"].iloc[first].array,
+                          "key": obs["key"].iloc[first].array})
     for p in nprops:
         nodes[p] = _first_valid(obs[p], first, group)
-    flags = nodes["id"].map(lambda _: "")
+    flags = pd.Series("", index=nodes.index, dtype=object)
     f = obs["flags"]
     flagged = (f.notna() & (f != "")).to_numpy()
     if flagged.any():
@@ -734,10 +734,8 @@ def load(paths, store, *, mappings=None, tolerance=DEFAULT_TOLERANCE, chunk_size
                         rep.rejected += int((rejects["action"] == "row rejected").sum())
                         rej_parts.append(rejects.assign(file_id=file_id, file=str(path), sheet=sheet.name or ""))
                     ok_rows.append(ok)
-                    for df in nodes:
-                        node_parts.append((len(df), {**{c: df[c] for c in df.columns}, **ap.prov}))
-                    for df in edges:
-                        edge_parts.append((len(df), {**{c: df[c] for c in df.columns}, **ap.prov}))
+                    node_parts += [_compact(df, ap.prov, ("id",)) for df in nodes]
+                    edge_parts += [_compact(df, ap.prov, ("source", "target", "side")) for df in edges]
                     del nodes, edges
             except ReadError as e:
                 report.unrecognised.append({"file": str(path), "sheet": sheet.name, "reason": str(e)})
@@ -759,9 +757,39 @@ def load(paths, store, *, mappings=None, tolerance=DEFAULT_TOLERANCE, chunk_size
     if progress:
         progress("writing store")
     st.save(tables)
+    del tables  # (the store reads back what it wrote, when it is used)
     report.store = st
-    report.rejects = tables.rejects
+    report.rejects = st.tables.rejects
     return report
+
+
+def _compact(df: pd.DataFrame, prov: dict, drop: tuple) -> tuple[int, dict]:
+    """One part of observations as kept until the merge: ``(n, columns)``.
+
+    Text becomes Arrow strings (a fraction of the memory of Python strings, and
+    what the store writes anyway); the kind and the provenance of the part are one
+    value each; the id strings in ``drop`` go (their node codes stay)."""
+    import pyarrow as pa
+
+    cols = dict(prov)
+    for c in df.columns:
+        if c in drop:
+            continue
+        v = df[c]
+        if c == "kind":
+            cols[c] = v.iloc[0] if len(v) else None  # (each part comes from one node or edge spec)
+        elif v.dtype == object:
+            try:
+                cols[c] = pa.array(v.to_numpy(), type=pa.large_string(), from_pandas=True)
+            except (pa.ArrowException, TypeError):
+                cols[c] = v  # not all text: left to the merge as it is
+        else:
+            cols[c] = v
+    return len(df), cols
+
+
+# columns with one value per part (or a few values over millions of rows): kept as codes
+_CATEGORICAL = ("kind", "file_id", "file", "sheet")
 
 
 def _concat_typed(parts, old: pd.DataFrame, types, columns) -> tuple[pd.DataFrame, int]:
@@ -770,11 +798,13 @@ def _concat_typed(parts, old: pd.DataFrame, types, columns) -> tuple[pd.DataFram
     Each part is ``(n, cols)``: its row count and only the columns it has, each a
     Series, an array or a scalar (a value for all its rows, as the file's provenance).
     The table is built a column at a time; each part's column is dropped once copied.
+    Text is Arrow strings (``str``), the columns of :data:`_CATEGORICAL` and text
+    that no part has are categoricals.
     """
     pieces = []
     if len(old):
         old = old.reset_index(drop=True)
-        pieces.append((len(old), {c: old[c] for c in old.columns}, False))
+        pieces.append((len(old), {c: old[c] for c in old.columns if c in columns}, False))
     pieces += [(n, cols, True) for n, cols in parts if n]
     if not pieces:
         return _typed(pd.DataFrame(columns=columns), types, columns), 0
@@ -785,21 +815,12 @@ def _concat_typed(parts, old: pd.DataFrame, types, columns) -> tuple[pd.DataFram
     out = {}
     for c in columns:
         t = types.get(c)
-        if not any(c in cols for _, cols, _ in pieces):  # a column no part has: empty, made once
-            v = _typed_col(None, t, c, total)
-            out[c] = pd.Series(v, index=index, dtype=object, copy=False) if isinstance(v, np.ndarray) else v
-            continue
-        if _is_text(t, c):
-            arr = np.full(total, None, dtype=object)
-            for (n, cols, clean), o in zip(pieces, offs):
-                v = cols.pop(c, None)
-                if v is None:
-                    continue
-                if np.ndim(v) == 0:
-                    arr[o : o + n] = v
-                else:
-                    arr[o : o + n] = _typed_col(v if isinstance(v, pd.Series) else pd.Series(v), t, c, n, objects_clean=clean)
-            out[c] = pd.Series(arr, index=index, dtype=object, copy=False)  # (an index given: no inference scan)
+        if c in _CATEGORICAL or (_is_text(t, c) and not any(c in cols for _, cols, _ in pieces)):
+            out[c] = pd.Series(_categorical([(n, cols.pop(c, None)) for n, cols, _ in pieces]), index=index, copy=False)
+        elif _is_text(t, c):
+            out[c] = pd.Series(_arrow_text([(n, cols.pop(c, None)) for n, cols, _ in pieces]), index=index, copy=False)
+        elif not any(c in cols for _, cols, _ in pieces):  # a column no part has: empty, made once
+            out[c] = _typed_col(None, t, c, total)
         else:
             segs = []
             for n, cols, clean in pieces:
@@ -813,6 +834,52 @@ def _concat_typed(parts, old: pd.DataFrame, types, columns) -> tuple[pd.DataFram
     pieces.clear()
     # columns kept as they are: consolidating them into one block would copy every value
     return pd.DataFrame(out, copy=False), len(old)
+
+
+def _categorical(values: list) -> pd.Categorical:
+    """One categorical of ``(n, value)`` pieces, each value a scalar for its ``n`` rows,
+    a column, or None (empty)."""
+    cats: dict = {}
+    codes = []
+    for n, v in values:
+        if v is None or (np.ndim(v) == 0 and pd.isna(v)):
+            codes.append(np.full(n, -1, dtype=np.int32))
+        elif np.ndim(v) == 0:
+            codes.append(np.full(n, cats.setdefault(v, len(cats)), dtype=np.int32))
+        else:
+            k, uniq = pd.factorize(np.asarray(v, dtype=object) if not isinstance(v, pd.Series) else v)
+            here = np.array([cats.setdefault(u, len(cats)) for u in uniq] + [-1], dtype=np.int32)
+            codes.append(here[k])
+    codes = np.concatenate(codes) if codes else np.zeros(0, dtype=np.int32)
+    if not cats:
+        codes = np.full(len(codes), -1, dtype=np.int8)  # empty everywhere: a byte a row
+    return pd.Categorical.from_codes(codes, categories=pd.Index(list(cats), dtype=object), validate=False)
+
+
+def _arrow_text(values: list):
+    """One Arrow string column (pandas ``str``) of ``(n, value)`` pieces, each value
+    a scalar, an Arrow array, a Series or array of text, or None (empty)."""
+    import pyarrow as pa
+
+    chunks = []
+    for n, v in values:
+        if v is None:
+            chunks.append(pa.nulls(n, pa.large_string()))
+        elif isinstance(v, (pa.Array, pa.ChunkedArray)):
+            v = v if v.type == pa.large_string() else v.cast(pa.large_string())
+            chunks += v.chunks if isinstance(v, pa.ChunkedArray) else [v]
+        elif np.ndim(v) == 0:
+            chunks.append(pa.repeat(pa.scalar(v, pa.large_string()), n))
+        else:
+            s = v if isinstance(v, pd.Series) else pd.Series(v)
+            try:
+                a = pa.array(s, type=pa.large_string(), from_pandas=True)
+            except (pa.ArrowException, TypeError):  # text of another type: as str() gives it
+                arr = s.to_numpy(dtype=object)
+                a = pa.array([None if m else str(x) for x, m in zip(arr, pd.isna(arr))], type=pa.large_string())
+            chunks += a.chunks if isinstance(a, pa.ChunkedArray) else [a]
+    return pd.arrays.ArrowStringArray(pa.chunked_array(chunks, type=pa.large_string()),
+                                      dtype=pd.StringDtype("pyarrow", na_value=np.nan))
 
 
 def _duplicated(df: pd.DataFrame, columns: list[str], codes: dict | None = None) -> np.ndarray:
@@ -862,10 +929,6 @@ def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolera
             v = cols.pop("_id", None)
             id_parts.append(np.asarray(v, dtype=np.int64) if v is not None else nc.of_column(cols["id"]))
     node_code = np.concatenate(id_parts) if id_parts else np.zeros(0, dtype=np.int64)
-    node_obs, _ = _concat_typed(node_parts, old.node_obs, ntypes, ncols)
-    node_parts.clear()
-    keep = ~_duplicated(node_obs, ["id", "file_id", "sheet", "row"], codes={"id": node_code})
-    node_obs, node_code = node_obs[keep].reset_index(drop=True), node_code[keep]
     ends = []
     for c, cc in (("source", "_src"), ("target", "_dst"), ("side", "_side")):
         parts = [nc.of_column(old.edge_obs[c])] if len(old.edge_obs) else []
@@ -874,8 +937,21 @@ def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolera
                 v = cols.pop(cc, None)
                 parts.append(np.asarray(v, dtype=np.int64) if v is not None else nc.of_column(cols[c]) if c in cols else np.full(n, -1))
         ends.append(np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64))
-    edge_obs, n_old = _concat_typed(edge_parts, old.edge_obs, etypes, ecols)
+    # every node id is known now: id columns are categoricals of the node codes
+    id_type = pd.CategoricalDtype(pd.Index(nc.ids, dtype=object))
+
+    def id_column(codes):
+        return pd.Categorical.from_codes(codes.astype(np.int32), dtype=id_type, validate=False)
+
+    node_obs, _ = _concat_typed(node_parts, old.node_obs, ntypes, [c for c in ncols if c != "id"])
+    node_parts.clear()
+    node_obs.insert(0, "id", id_column(node_code))
+    keep = ~_duplicated(node_obs, ["id", "file_id", "sheet", "row"], codes={"id": node_code})
+    node_obs, node_code = node_obs[keep].reset_index(drop=True), node_code[keep]
+    edge_obs, n_old = _concat_typed(edge_parts, old.edge_obs, etypes, [c for c in ecols if c not in ("source", "target", "side")])
     edge_parts.clear()
+    for i, c in enumerate(("source", "target", "side")):
+        edge_obs.insert(2 + i, c, id_column(ends[i]))
     is_new = np.arange(len(edge_obs)) >= n_old
     dup = _duplicated(edge_obs, ["file_id", "sheet", "row", "spec"])
     new_dup = edge_obs[is_new & dup][["file_id", "sheet", "row", "primary"]]  # records of rows loaded before (same file again)

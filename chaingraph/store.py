@@ -68,6 +68,31 @@ class Tables:
     rejects: pd.DataFrame
 
 
+class _StoredTables(Tables):
+    """The tables of a store version on disk, each read when first used.
+
+    ``eager``: the tables read at once (on opening a store: the graph, files and
+    rejects, so a damaged store is reported on opening). The provenance tables (one
+    row per record, the largest by far) are read only when used, as by
+    :meth:`Store.evidence` or the next load."""
+
+    def __init__(self, vdir: Path, eager=("nodes", "edges", "files", "rejects")):
+        self._dir = vdir
+        for t in eager:
+            setattr(self, t, pd.read_parquet(vdir / f"{t}.parquet"))
+
+    def __getattr__(self, name):  # (only called for attributes not set yet)
+        if name not in TABLES:
+            raise AttributeError(name)
+        try:
+            df = pd.read_parquet(self._dir / f"{name}.parquet")
+        except (OSError, ValueError) as e:
+            raise StoreError(f"{self._dir}: {name} cannot be read ({e}); if another load replaced this "
+                             "version since the store was opened, open it again") from None
+        setattr(self, name, df)
+        return df
+
+
 def empty_tables(schema: Schema) -> Tables:
     from .ingest import NODE_OBS_COLUMNS, EDGE_OBS_COLUMNS, FILE_COLUMNS  # noqa: F401
 
@@ -116,7 +141,7 @@ class Store:
             meta = json.loads((vdir / "meta.json").read_text(encoding="utf-8"))
             if meta.get("format") != FORMAT:
                 raise StoreError(f"{path}: store format {meta.get('format')} is not supported (expected {FORMAT})")
-            tables = Tables(**{t: pd.read_parquet(vdir / f"{t}.parquet") for t in TABLES})
+            tables = _StoredTables(vdir)
         except (OSError, ValueError) as e:
             raise StoreError(f"{path}: store version {version} cannot be read: {e}") from None
         return cls(path, tables, version, schema)
@@ -130,13 +155,10 @@ class Store:
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir()
-        # the tables written side by side: Parquet encoding and compression release the GIL
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=min(len(TABLES), os.cpu_count() or 1)) as pool:
-            done = [pool.submit(_to_parquet, getattr(tables, t), tmp / f"{t}.parquet") for t in TABLES]
-            for d in done:
-                d.result()
+        # one table at a time, a slice at a time: the Arrow copy of a table never
+        # exists whole (Parquet encoding and compression run in Arrow's own threads)
+        for t in TABLES:
+            _to_parquet(getattr(tables, t), tmp / f"{t}.parquet")
         (tmp / "meta.json").write_text(json.dumps({"format": FORMAT}), encoding="utf-8")
         _fsync_dir(tmp)
         vdir = self.path / version
@@ -147,12 +169,15 @@ class Store:
         cur_tmp.write_text(version + "\n", encoding="utf-8")
         os.replace(cur_tmp, self.path / "CURRENT")
         _fsync_dir(self.path)
-        old, self.version, self.tables = self.version, version, tables
+        rej = tables.rejects[REJECT_COLUMNS]
+        del tables
+        # the store as read back, as any later open sees it (the tables a load
+        # merged in memory hold codes; provenance is read only when asked for)
+        old, self.version, self.tables = self.version, version, _StoredTables(vdir, eager=())
         self.__dict__.pop("_graph", None)
         self.__dict__.pop("index", None)
         if old and (self.path / old).exists():
             shutil.rmtree(self.path / old, ignore_errors=True)
-        rej = tables.rejects[REJECT_COLUMNS]
         rej.to_csv(self.path / "rejects.csv", index=False, encoding="utf-8-sig")
 
     # -- reading -------------------------------------------------------------
@@ -215,61 +240,82 @@ class Store:
 _UNIQUE_COLUMNS = {"id", "key", "label", "row", "edge_id", "txn_id", "time", "amount", "balance", "first_seen", "last_seen"}
 
 
+# rows per Parquet row group, converted to Arrow one group at a time
+_SLICE = 262_144
+
+
 def _to_parquet(df: pd.DataFrame, path: Path) -> None:
+    """Write ``df`` as Parquet (zstd), a slice of rows at a time.
+
+    Text is written as strings whatever its column holds in memory: Python
+    strings, Arrow strings, or a categorical (node ids as codes, a file name per
+    record), whose categories are converted to Arrow once for all slices.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     df = df.reset_index(drop=True)
+    n = len(df)
     try:
-        table = _arrow_table(df)
+        schema = _arrow_schema(df)
     except (pa.ArrowException, ValueError, TypeError):
-        table = pa.Table.from_pandas(df, preserve_index=False)  # (mixed-type text: as pandas would)
+        schema = None
     # zstd: smaller files than the default snappy and, measured on a 1M-row load, less CPU
-    dict_cols = [c for c in table.column_names if c not in _UNIQUE_COLUMNS]
-    pq.write_table(table, path, compression="zstd", use_dictionary=dict_cols)
+    dict_cols = [c for c in df.columns if c not in _UNIQUE_COLUMNS]
+    if schema is None or not n:
+        table = pa.Table.from_pandas(df, preserve_index=False)  # (mixed-type text: as pandas would)
+        pq.write_table(table, path, compression="zstd", use_dictionary=dict_cols)
+        return
+    dictionaries = {}
+    with pq.ParquetWriter(path, schema, compression="zstd", use_dictionary=dict_cols) as w:
+        for a in range(0, n, _SLICE):
+            part = df.iloc[a : a + _SLICE]
+            arrays = [_arrow_column(part[f.name], f.type, dictionaries) for f in schema]
+            w.write_table(pa.Table.from_arrays(arrays, schema=schema), row_group_size=_SLICE)
 
 
-def _arrow_table(df: pd.DataFrame):
-    """``pyarrow.Table.from_pandas(df, preserve_index=False)``, built column by column.
+def _arrow_schema(df: pd.DataFrame):
+    """The Arrow schema of ``df`` with its pandas metadata, from a one-row sample.
 
-    The Arrow types and the pandas metadata come from a one-row sample (each text
-    column's first value), so no column is scanned to infer its type; the
-    values are then converted straight to that type.
-    """
+    Python-string and categorical columns are text (a column of only None: null),
+    so no column is scanned to infer its type; text that is empty everywhere is
+    written as nulls, as pandas would write a column of None."""
     import pyarrow as pa
 
-    n = len(df)
-    if not n:
-        return pa.Table.from_pandas(df, preserve_index=False)
-    sample, converted = {}, {}
+    sample = {}
     for c in df.columns:
         col = df[c]
-        if col.dtype == object:
-            # converted once, the type inferred by Arrow: text (or nothing) is the
-            # usual case, and any str (or None) stands for the column in the sample
-            v = col.to_numpy()
-            a = pa.array(v, from_pandas=True)
-            if pa.types.is_string(a.type) or pa.types.is_null(a.type):
-                converted[c] = a
-                sample[c] = pd.Series(["" if a.null_count < len(a) else None], dtype=object)
-            else:
-                present = pd.notna(v)
-                i = int(present.argmax()) if present.any() else -1
-                sample[c] = pd.Series([v[i] if i >= 0 else None], dtype=object)
+        if isinstance(col.dtype, (pd.CategoricalDtype, pd.StringDtype)) or col.dtype == object:
+            empty = col.isna().all()
+            if col.dtype == object and not empty:
+                v = col.to_numpy()
+                i = int(pd.notna(v).argmax())
+                if not isinstance(v[i], str):  # something else than text: its own type
+                    sample[c] = pd.Series([v[i]], dtype=object)
+                    continue
+            sample[c] = pd.Series([None if empty else ""], dtype=object)
         else:
             sample[c] = col.iloc[:1].reset_index(drop=True)
-    schema = pa.Table.from_pandas(pd.DataFrame(sample), preserve_index=False).schema
-    arrays = []
-    for f in schema:
-        c = f.name
-        a = converted.pop(c, None)
-        if a is not None and a.type == f.type:
-            arrays.append(a)
-        elif pa.types.is_null(f.type):
-            arrays.append(pa.nulls(n))
-        else:
-            arrays.append(pa.array(df[c], type=f.type, from_pandas=True))
-    return pa.Table.from_arrays(arrays, schema=schema)
+    return pa.Table.from_pandas(pd.DataFrame(sample), preserve_index=False).schema
+
+
+def _arrow_column(col: pd.Series, type_, dictionaries: dict):
+    """One slice of a column as an Arrow array of ``type_``."""
+    import pyarrow as pa
+
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy()
+        if pa.types.is_null(type_):
+            return pa.nulls(len(codes))
+        cats = col.cat.categories
+        key = id(cats)
+        if key not in dictionaries:  # (the categories object stays alive with the table)
+            dictionaries[key] = pa.array(cats.to_numpy(dtype=object), type=type_, from_pandas=True)
+        return dictionaries[key].take(pa.array(codes, mask=codes < 0))
+    if pa.types.is_null(type_):
+        return pa.nulls(len(col))
+    a = pa.array(col, type=type_, from_pandas=True)
+    return a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
 
 
 def _fsync_dir(path: Path) -> None:
