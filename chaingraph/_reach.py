@@ -6,16 +6,20 @@ compiled by numba. Imported by ``flow.reach`` on first use, so ``import
 chaingraph`` does not load numba; the machine code is cached on disk
 (``cache=True``), so only the first call on a machine compiles (seconds).
 
-Per hop, the windows to follow are in node order: each one's rows are found by
-a binary search in its node's rows (a short scan for nodes with few rows), the
-rows not followed before are followed, and their arrivals are sorted by
-receiving node (LSD radix sort) and then by time within a node, which gives
-the next hop's windows in node order again and the nodes first reached at this
-hop in code order. The last hop opens no windows: it keeps only the receivers
-not reached before and their earliest arrival, then sorts those. Memory is
-touched in ascending order as far as possible, a row's time, receiver and
-visit mark share one array (one or two cache lines per window), and the next
-rows are prefetched, because a reach of 100k accounts is bound by memory
+Per hop, the windows to follow are in node order: a window whose node has no
+row in the window's time buckets (a 64-bit mask per node, kept next to its
+row range) is passed over without touching its rows (about half the windows
+of the last hops at 10M transfers); otherwise its rows are found by a binary
+search in its node's rows (a short scan for nodes with few rows), the rows not
+followed before are followed, and their arrivals are sorted by receiving node
+(LSD radix sort) and then by time within a node, which gives the next hop's
+windows in node order again and the nodes first reached at this hop in code
+order. The last hop opens no windows: its arrivals are sorted by receiver the
+same way and only the receivers not reached before are kept, with their
+earliest arrival. Memory is touched in ascending order as far as possible, a
+row's time, receiver and visit mark share one array (one or two cache lines
+per window), the next windows' nodes and rows are prefetched, and the per-node
+arrays sit on 2 MB pages, because a reach of 100k accounts is bound by memory
 latency more than by arithmetic.
 
 One thread: on this 2-core machine under a load average of 3.5-5, following
@@ -83,12 +87,31 @@ def _radix_sort(su, st, du, dt, n, passes, digit, hist, carry):
     return su, st
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _window_bits(lo, hi, t0, shift, tcut):
+    """The time buckets (see :func:`_bucket_masks`) that a window ``lo``..``hi`` overlaps, as
+    bits; all bits for a window unbounded on both sides (it also follows rows without a time)."""
+    nat = -9223372036854775808
+    big = 9223372036854775807
+    if lo == nat and hi == big:
+        return -1
+    if hi < t0:
+        return 0
+    bl = 0 if lo < t0 else (63 if lo >= tcut else (lo - t0) >> shift)
+    bh = 63 if hi >= tcut else (hi - t0) >> shift
+    upper = -1 if bh == 63 else (1 << (bh + 1)) - 1
+    return (-1 << bl) & upper
+
+
 @njit(cache=True, nogil=True)
-def reach_bfs(start, rows, seeds, lo0, hi0, w, hops, mark, seen, stamp, first_of,
+def reach_bfs(node, rows, t0, shift, tcut, seeds, lo0, hi0, w, hops, mark, seen, stamp,
               au, at, bu, bt, wn, wlo, whi, out, out_hop, out_first, hist):
     """Time-respecting reach from ``seeds`` over a money CSR; see :func:`chaingraph.flow.reach`.
 
-    ``start[v]:start[v + 1]`` are the rows of node ``v`` in time order: row
+    Node ``v``'s rows are ``s:e`` with ``node[2v + 1] = s | e << 32``, and
+    ``node[2v]`` has bit ``b`` set if one of them has a time in bucket ``b``
+    (``t0 + b << shift`` up to the next; ``tcut`` is where bucket 63 starts;
+    see :func:`_bucket_masks`). They are in time order: row
     ``r`` is ``rows[2r]`` (its time, int64 ns, NaT first) and ``rows[2r + 1]``
     (``mark << 32 | receiver``: the row is followed in this call if its upper
     half equals ``mark``; see :class:`Scratch`). The seeds'
@@ -102,16 +125,15 @@ def reach_bfs(start, rows, seeds, lo0, hi0, w, hops, mark, seen, stamp, first_of
     without a time reaches its node but opens no window.
 
     ``seen`` (per node) marks the nodes reached: an entry is marked if it
-    equals ``stamp`` (or ``stamp + 1``: reached at the last hop), so nothing is
-    reset afterwards (the caller gives a new stamp per call, two apart, and
-    clears ``seen`` before reusing one; likewise a new ``mark`` per call).
-    ``first_of`` (per node) is a work buffer for the last hop. ``au`` ..
-    ``whi`` are work buffers of at least as many entries as rows, ``out``,
-    ``out_hop`` and ``out_first`` of ``len(start)``, ``hist`` of 4097.
+    equals ``stamp``, so nothing is reset afterwards (the caller gives a new
+    stamp per call and clears ``seen`` before reusing one; likewise a new
+    ``mark`` per call). ``au`` .. ``whi`` are work buffers of at least as many
+    entries as rows, ``out``, ``out_hop`` and ``out_first`` of one more than
+    the nodes, ``hist`` of 4097.
 
-    The last hop opens no windows: its rows are followed without marks, and
-    only the receivers not reached before are kept (earliest arrival by a
-    scatter-min into ``first_of``), then sorted by code.
+    The last hop opens no windows: its rows are followed without marks, its
+    arrivals sorted by receiver, and only the receivers not reached before
+    are kept, with their earliest arrival.
 
     Returns the number ``k`` of nodes reached: ``out[:k]`` their codes,
     ``out_hop[:k]`` the hop that first reached them and ``out_first[:k]`` their
@@ -121,8 +143,7 @@ def reach_bfs(start, rows, seeds, lo0, hi0, w, hops, mark, seen, stamp, first_of
     nat = -9223372036854775808
     big = 9223372036854775807
     sec = 1_000_000_000
-    stamp_last = stamp + 1
-    n_nodes = len(start) - 1
+    n_nodes = len(node) >> 1
     bits = 1
     while (1 << bits) < n_nodes:
         bits += 1
@@ -148,12 +169,28 @@ def reach_bfs(start, rows, seeds, lo0, hi0, w, hops, mark, seen, stamp, first_of
         tmin = big
         for k in range(nw):
             if k + 16 < nw:
-                _prefetch(start, wn[k + 16])
-            if k + 8 < nw:
-                ahead = start[wn[k + 8]]
-                _prefetch(rows, 2 * ahead)
+                _prefetch(node, 2 * wn[k + 16])
+            if k + 8 < nw:   # the rows of a window ahead: all of them (16 at most), or search probes
+                va = wn[k + 8]
+                if node[2 * va] & _window_bits(wlo[k + 8], whi[k + 8], t0, shift, tcut) != 0:
+                    se = node[2 * va + 1]
+                    a0 = 2 * (se & 0xFFFFFFFF)
+                    a1 = 2 * (se >> 32)
+                    if a1 - a0 <= 32:
+                        for q in range(a0, a1, 8):
+                            _prefetch(rows, q)
+                        _prefetch(rows, a1 - 1)
+                    else:
+                        q = (a1 - a0) >> 2
+                        _prefetch(rows, a0)
+                        _prefetch(rows, a0 + 2 * q)
+                        _prefetch(rows, a0 + q)
+                        _prefetch(rows, a0 + 3 * q)
             v, lo, hi = wn[k], wlo[k], whi[k]
-            s, e = start[v], start[v + 1]
+            if node[2 * v] & _window_bits(lo, hi, t0, shift, tcut) == 0:
+                continue    # no row of v in the window's time buckets
+            se = node[2 * v + 1]
+            s, e = se & 0xFFFFFFFF, se >> 32
             unbounded = lo == nat and hi == big
             n = e - s
             if n > 8:   # first row at or after lo (branch-free halving)
@@ -176,34 +213,25 @@ def reach_bfs(start, rows, seeds, lo0, hi0, w, hops, mark, seen, stamp, first_of
                 na += 1
                 if tr != nat and tr < tmin:
                     tmin = tr
-        if final:   # the receivers first reached, in code order
-            n_new = 0
-            for i in range(na):
-                if i + 16 < na:
-                    _prefetch(seen, au[i + 16])
-                    _prefetch(first_of, au[i + 16])
-                u = au[i]
-                m = seen[u]
-                if m == stamp:
-                    continue
-                tr = at[i]
-                if m == stamp_last:
-                    if tr < first_of[u]:
-                        first_of[u] = tr
-                else:
-                    seen[u] = stamp_last
-                    first_of[u] = tr
-                    bu[n_new] = u
-                    n_new += 1
-            na = n_new
-            su, _ = _radix_sort(bu, at, au, bt, na, passes, digit, hist, False)
-            for i in range(na):
-                if i + 16 < na:
-                    _prefetch(first_of, su[i + 16])
-                out[n_out] = su[i]
-                out_hop[n_out] = h
-                out_first[n_out] = first_of[su[i]]
-                n_out += 1
+        if final:   # the receivers first reached, in code order, with their earliest arrival
+            su, st = _radix_sort(au, at, bu, bt, na, passes, digit, hist, True)
+            a = 0
+            while a < na:
+                u = su[a]
+                if a + 16 < na:
+                    _prefetch(seen, su[a + 16])
+                tr = st[a]
+                b = a + 1
+                while b < na and su[b] == u:
+                    if st[b] < tr:
+                        tr = st[b]
+                    b += 1
+                if seen[u] != stamp:
+                    out[n_out] = u
+                    out_hop[n_out] = h
+                    out_first[n_out] = tr
+                    n_out += 1
+                a = b
             break
         if na == 0:
             break
@@ -254,16 +282,42 @@ def reach_bfs(start, rows, seeds, lo0, hi0, w, hops, mark, seen, stamp, first_of
     return n_out
 
 
+@njit(cache=True, nogil=True)
+def _bucket_masks(start, t, t0, shift):
+    """Per node: bit ``b`` set if one of its rows has a time in bucket ``b``, that is
+    ``t0 + b << shift`` up to ``t0 + (b + 1) << shift`` (rows without a time: no bit)."""
+    nat = -9223372036854775808
+    out = np.zeros(len(start) - 1, np.int64)
+    for v in range(len(start) - 1):
+        m = 0
+        for r in range(start[v], start[v + 1]):
+            if t[r] != nat:
+                m |= 1 << ((t[r] - t0) >> shift)
+        out[v] = m
+    return out
+
+
+def _huge_empty(n: int, dtype) -> np.ndarray:
+    """An uninitialised array aligned to 2 MB, in an allocation of at least 4 MB: numpy
+    advises Linux to back those with 2 MB pages (fewer TLB misses)."""
+    dtype = np.dtype(dtype)
+    nbytes = n * dtype.itemsize
+    raw = np.empty(max(nbytes, 1 << 22) + (1 << 21), np.uint8)
+    off = -raw.ctypes.data % (1 << 21)
+    return raw[off:off + nbytes].view(dtype)
+
+
 class Scratch:
     """Visit stamps and work buffers of :func:`reach_bfs` for one money index, reused.
 
-    Also holds the index as the kernel reads it: CSR offsets as int32, and
-    each row's time, receiver and visit mark side by side in one int64 array
-    (a window's rows in one or two cache lines instead of one per column;
-    fresh numpy arrays, which Linux can back with huge pages: fewer TLB
-    misses). The work buffers have an entry per row (or node, if more) but
-    are only allocated, not written: memory is committed as far as a query
-    reaches.
+    Also holds the index as the kernel reads it: per node its row range and
+    time-bucket mask side by side (``node``; the data's time span in 64
+    buckets), and each row's time, receiver and visit mark side by side in
+    one int64 array (a window's rows in one or two cache lines instead of one
+    per column; fresh numpy arrays, which Linux can back with huge pages:
+    fewer TLB misses). The work buffers have an entry per row (or node, if
+    more) but are only allocated, not written: memory is committed as far as
+    a query reaches.
     """
 
     def __init__(self, start: np.ndarray, t: np.ndarray, other: np.ndarray):
@@ -271,13 +325,24 @@ class Scratch:
         n_rows, n_nodes = len(other), len(start) - 1
         if n_nodes >= 2**31 or n_rows >= 2**31:
             raise ValueError("the compiled reach takes fewer than 2**31 nodes and rows")
-        self.start = start.astype(np.int32)
+        start = np.asarray(start, np.int64)
+        t = np.asarray(t, np.int64)
+        timed = t[t != np.iinfo(np.int64).min]
+        self.t0 = int(timed.min()) if len(timed) else 0
+        span = int(timed.max()) - self.t0 if len(timed) else 0
+        self.shift = 0
+        while (span >> self.shift) >= 64:
+            self.shift += 1
+        self.tcut = min(self.t0 + (63 << self.shift), 2**63 - 1)   # where the last bucket starts
+        self.node = _huge_empty(2 * n_nodes, np.int64)
+        self.node[0::2] = _bucket_masks(start, t, self.t0, self.shift)
+        self.node[1::2] = start[:-1] | (start[1:] << 32)
         self.rows = np.empty(2 * n_rows, np.int64)
         self.rows[0::2] = t
         self.rows[1::2] = other
         self.mark = 0
-        self.seen = np.zeros(n_nodes, np.uint8)
-        self.first_of = np.empty(n_nodes, np.int64)
+        self.seen = _huge_empty(n_nodes, np.uint8)
+        self.seen[:] = 0
         size = max(n_rows, n_nodes, 1)
         # au, at, bu, bt, wn, wlo, whi: node codes int32, times int64
         self.buffers = tuple(np.empty(size, np.int32 if k in (0, 2, 4) else np.int64) for k in range(7))
@@ -289,8 +354,8 @@ class Scratch:
         self.lock = threading.Lock()
 
     def next_stamp(self) -> np.uint8:
-        """A stamp for a call: odd, ``stamp + 1`` marks the nodes first reached at the last hop."""
-        self.stamp = self.stamp + 2 if self.stamp < 253 else 1
+        """A stamp for a call (``seen``)."""
+        self.stamp = self.stamp + 1 if self.stamp < 255 else 1
         if self.stamp == 1:     # stamps wrapped: forget every mark
             self.seen[:] = 0
         return np.uint8(self.stamp)
@@ -308,8 +373,8 @@ def run(seeds, lo0: int, hi0: int, w: int, hops: int, scratch: Scratch):
     """Codes, hops and first arrivals of the nodes reached (see :func:`reach_bfs`) over the
     money index ``scratch`` was made from."""
     with scratch.lock:
-        k = reach_bfs(scratch.start, scratch.rows, np.asarray(seeds, np.int64), np.int64(lo0), np.int64(hi0),
+        k = reach_bfs(scratch.node, scratch.rows, np.int64(scratch.t0), np.int64(scratch.shift),
+                      np.int64(scratch.tcut), np.asarray(seeds, np.int64), np.int64(lo0), np.int64(hi0),
                       np.int64(w), np.int64(hops), scratch.next_mark(), scratch.seen, scratch.next_stamp(),
-                      scratch.first_of, *scratch.buffers, scratch.out, scratch.out_hop, scratch.out_first,
-                      scratch.hist)
+                      *scratch.buffers, scratch.out, scratch.out_hop, scratch.out_first, scratch.hist)
         return scratch.out[:k].copy(), scratch.out_hop[:k].copy(), scratch.out_first[:k].copy()
