@@ -163,3 +163,36 @@ def test_marks_are_reused_across_many_calls():
     for _ in range(600):   # visit stamps wrap after 255 calls
         assert hops(reach(v, "bank_account:A")) == want
         assert hops(reach(v, "bank_account:B", hops=1)) == {"B": 0, "C": 1}
+
+
+def test_result_is_an_ordinary_dataframe():
+    # reach() builds its DataFrame from the columns through pandas internals when it can
+    # (flow._column_manager): the same frame as the constructor's, usable as any other
+    from chaingraph import flow
+    v = make_view([("A", "B", at(0)), ("B", "C", at(1)), ("B", "D", at(2))])
+    r = reach(v, "bank_account:A", since=T, until=T + H72)
+    assert flow._column_manager is not None   # the fast path exists on this pandas
+    want = pd.DataFrame({"id": r["id"].astype(object).to_numpy(), "hop": np.array([0, 1, 2, 2]),
+                         "first": [pd.NaT, at(0), at(1), at(2)]})
+    want["id"] = pd.Categorical(want["id"], categories=r["id"].cat.categories)
+    want["first"] = pd.to_datetime(want["first"], utc=True).dt.as_unit("ns")
+    pd.testing.assert_frame_equal(r, want)
+    assert isinstance(r.index, pd.RangeIndex) and list(r.columns) == ["id", "hop", "first"]
+    r["hop"] += 1
+    assert r["hop"].tolist() == [1, 2, 3, 3] and len(pd.concat([r, r[r["hop"] > 2]])) == 6
+
+
+@pytest.mark.parametrize("since, until", [
+    (T - pd.Timedelta("3650D"), T - pd.Timedelta("1D")),     # before every transfer
+    (T + pd.Timedelta("3650D"), None),                          # after every transfer
+    (T - pd.Timedelta("3650D"), T + pd.Timedelta("36500D")),    # around all of them
+    (None, T + pd.Timedelta("1min")),
+])
+def test_windows_at_and_beyond_the_ends_of_the_data(since, until):
+    # the kernel skips windows by time buckets spanning the data (first to last transfer):
+    # windows outside it, or reaching past its ends, still get exactly the transfers in them
+    ts = [at(0), at(1), at(2), at(3, days=40), at(4, days=80)]
+    v = make_view([("A", "B", ts[0]), ("B", "C", ts[1]), ("A", "D", ts[2]), ("D", "E", ts[3]),
+                   ("A", "F", ts[4]), ("F", "A", ts[4])])
+    check(v, "A", since=since, until=until, window="100D")
+    check(v, "A", since=since, until=until, window="1h")
