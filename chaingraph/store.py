@@ -155,10 +155,16 @@ class Store:
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir()
-        # one table at a time, a slice at a time: the Arrow copy of a table never
-        # exists whole (Parquet encoding and compression run in Arrow's own threads)
-        for t in TABLES:
-            _to_parquet(getattr(tables, t), tmp / f"{t}.parquet")
+        # a slice at a time, so the Arrow copy of a table never exists whole; two
+        # tables side by side (Parquet encoding and compression release the GIL),
+        # sharing the Arrow form of the node ids they hold as categoricals
+        from concurrent.futures import ThreadPoolExecutor
+
+        shared: dict = {}
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            done = [pool.submit(_to_parquet, getattr(tables, t), tmp / f"{t}.parquet", shared) for t in TABLES]
+            for d in done:
+                d.result()
         (tmp / "meta.json").write_text(json.dumps({"format": FORMAT}), encoding="utf-8")
         _fsync_dir(tmp)
         vdir = self.path / version
@@ -244,12 +250,13 @@ _UNIQUE_COLUMNS = {"id", "key", "label", "row", "edge_id", "txn_id", "time", "am
 _SLICE = 262_144
 
 
-def _to_parquet(df: pd.DataFrame, path: Path) -> None:
+def _to_parquet(df: pd.DataFrame, path: Path, dictionaries: dict | None = None) -> None:
     """Write ``df`` as Parquet (zstd), a slice of rows at a time.
 
     Text is written as strings whatever its column holds in memory: Python
     strings, Arrow strings, or a categorical (node ids as codes, a file name per
-    record), whose categories are converted to Arrow once for all slices.
+    record), whose categories are converted to Arrow once for all slices (and kept
+    in ``dictionaries`` for other tables with the same categories).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -266,7 +273,7 @@ def _to_parquet(df: pd.DataFrame, path: Path) -> None:
         table = pa.Table.from_pandas(df, preserve_index=False)  # (mixed-type text: as pandas would)
         pq.write_table(table, path, compression="zstd", use_dictionary=dict_cols)
         return
-    dictionaries = {}
+    dictionaries = {} if dictionaries is None else dictionaries
     with pq.ParquetWriter(path, schema, compression="zstd", use_dictionary=dict_cols) as w:
         for a in range(0, n, _SLICE):
             part = df.iloc[a : a + _SLICE]
@@ -308,7 +315,7 @@ def _arrow_column(col: pd.Series, type_, dictionaries: dict):
         if pa.types.is_null(type_):
             return pa.nulls(len(codes))
         cats = col.cat.categories
-        key = id(cats)
+        key = (id(cats), str(type_))
         if key not in dictionaries:  # (the categories object stays alive with the table)
             dictionaries[key] = pa.array(cats.to_numpy(dtype=object), type=type_, from_pandas=True)
         return dictionaries[key].take(pa.array(codes, mask=codes < 0))

@@ -213,7 +213,7 @@ def test_crash_during_write_leaves_previous_store(case_dir, tmp_path, monkeypatc
     before = Store.open(tmp_path / "store").edges.copy()
     import chaingraph.store as store_mod
 
-    def boom(df, path):
+    def boom(df, path, *args):
         raise OSError("disk full")
     monkeypatch.setattr(store_mod, "_to_parquet", boom)
     with pytest.raises(OSError):
