@@ -223,81 +223,68 @@ class _Applier:
             if bad.any():
                 rej.append(pd.DataFrame({"row": rownum[bad], "column": col, "raw": self.shown.get(col, raw[col]).to_numpy()[bad], "reason": e.to_numpy()[bad], "action": "cell dropped"}))
                 clean[col] = clean[col].where(~pd.Series(bad, index=clean[col].index), None)
-        ids, codes = {}, {}
+        # nodes are their load-wide codes (-1: none); the id strings are made once per
+        # distinct key, and written only with the store
+        codes = {}
         for alias, spec in self.m.nodes.items():
             key = clean.get(spec.key)
             if key is not None:
                 k, uniq = pd.factorize(key, use_na_sentinel=True)
-                k = np.where(ok, k, -1)
-                strings, kcodes = self._ids(spec.kind, uniq)
-                ids[alias] = pd.Series(strings[k], index=key.index, dtype=object)
-                codes[alias] = kcodes[k]
+                codes[alias] = self._codes(spec.kind, uniq)[np.where(ok, k, -1)]
         # a node is recorded on a row when an edge of that row uses it, or when it is
         # a statement's own side or used by no edge at all (so a fee-only statement
         # still shows its account)
         in_edges = {a for e in self.m.edges for a in (e.source, e.target)}
         always = {e.side for e in self.m.edges if e.side} | (set(self.m.nodes) - in_edges)
-        used = {a: pd.Series(a in always, index=rows.index) for a in ids}
+        used = {a: np.full(n, a in always) for a in codes}
         edges = []
         for i, spec in enumerate(self.m.edges):
-            if spec.source not in ids or spec.target not in ids:
+            if spec.source not in codes or spec.target not in codes:
                 continue
-            src, dst = ids[spec.source], ids[spec.target]
             csrc, cdst = codes[spec.source], codes[spec.target]
-            mask = src.notna() & dst.notna()
+            mask = (csrc >= 0) & (cdst >= 0)
             for cond in spec.when:
-                mask &= self._cond(cond, clean)
+                mask &= self._cond(cond, clean).to_numpy()
             if not mask.any():
                 continue
             used[spec.source] |= mask
             used[spec.target] |= mask
-            s, t = src[mask], dst[mask]
-            m = mask.to_numpy()
-            cs, ct = csrc[m], cdst[m]
+            cs, ct = csrc[mask], cdst[mask]
             if spec.reverse_when:
-                rev = pd.Series(True, index=rows.index)
+                rev = np.ones(n, dtype=bool)
                 for cond in spec.reverse_when:
-                    rev &= self._cond(cond, clean)
-                rev = rev[mask]
-                s, t = s.where(~rev, dst[mask]), t.where(~rev, src[mask])
-                r = rev.to_numpy(dtype=bool)
-                cs, ct = np.where(r, cdst[m], cs), np.where(r, csrc[m], ct)
-            df = pd.DataFrame({"kind": spec.kind, "source": s, "target": t})
-            df["side"] = ids[spec.side][mask] if spec.side else None
-            df["_src"], df["_dst"] = cs, ct
-            df["_side"] = codes[spec.side][m] if spec.side else -1
+                    rev &= self._cond(cond, clean).to_numpy()
+                r = rev[mask]
+                cs, ct = np.where(r, ct, cs), np.where(r, cs, ct)
+            df = pd.DataFrame({"kind": spec.kind, "_src": cs, "_dst": ct,
+                               "_side": codes[spec.side][mask] if spec.side else -1})
             df["primary"] = spec.primary
             df["spec"] = i
             for prop, col in spec.properties.items():
                 if col in clean:
-                    df[prop] = clean[col][mask]
-            df["row"] = rownum[mask.to_numpy()]
+                    df[prop] = clean[col][mask].reset_index(drop=True)
+            df["row"] = rownum[mask]
             edges.append(df)
         nodes = []
-        for alias, nid in ids.items():
+        for alias, code in codes.items():
             spec = self.m.nodes[alias]
-            mask = nid.notna() & used[alias]
+            mask = (code >= 0) & used[alias]
             if not mask.any():
                 continue
-            key = clean[spec.key]
-            k = key[mask]
-            df = pd.DataFrame({"id": nid[mask], "kind": spec.kind, "key": k if k.dtype == object else k.map(str)})
+            k = clean[spec.key][mask].reset_index(drop=True)
+            df = pd.DataFrame({"_id": code[mask], "kind": spec.kind, "key": k if k.dtype == object else k.map(str)})
             f = flags.get(spec.key)
-            df["flags"] = f[mask] if f is not None else None
+            df["flags"] = f[mask].reset_index(drop=True) if f is not None else None
             for prop, col in spec.properties.items():
                 if col in clean:
-                    df[prop] = clean[col][mask]
-            df["row"] = rownum[mask.to_numpy()]
-            df["_id"] = codes[alias][mask.to_numpy()]
-            df = df.drop_duplicates(subset=[c for c in df.columns if c not in ("row", "id")])  # (_id stands for id)
-            nodes.append(df)
+                    df[prop] = clean[col][mask].reset_index(drop=True)
+            df["row"] = rownum[mask]
+            nodes.append(_drop_repeats(df))
         rejects = pd.concat([r for r in rej if len(r)], ignore_index=True) if any(len(r) for r in rej) else None
         return nodes, edges, rejects, rownum[ok]
 
-    def _ids(self, kind: str, keys) -> tuple[np.ndarray, np.ndarray]:
-        """Node ids ``kind:key`` of distinct keys (one shared string per id) and their
-        load-wide codes; a last slot None / -1."""
-        out = np.empty(len(keys) + 1, dtype=object)
+    def _codes(self, kind: str, keys) -> np.ndarray:
+        """The load-wide codes of the node ids ``kind:key`` of distinct keys; a last slot -1."""
         prefix = kind + ":"
         try:
             made = [prefix + k for k in keys] if keys.dtype == object else None  # (TypeError: not all str)
@@ -305,10 +292,7 @@ class _Applier:
             made = None
         if made is None:
             made = [prefix + str(k) for k in keys]
-        nc = self.node_codes
-        c = nc.of(made)
-        out[:-1] = list(map(nc.ids.__getitem__, c.tolist()))
-        return out, np.append(c, -1)
+        return np.append(self.node_codes.of(made), -1)
 
     @staticmethod
     def _cond(cond, clean) -> pd.Series:
@@ -328,6 +312,18 @@ class _Applier:
                 warnings.simplefilter("ignore", UserWarning)
                 hit = text.str.contains(cond.matches, regex=True).to_numpy(dtype=bool, na_value=False)
         return pd.Series(np.append(hit, False)[k], index=v.index)
+
+
+def _drop_repeats(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` without the records repeating an earlier one except in ``row`` (as
+    ``drop_duplicates``); only the rows whose node occurs more than once are compared."""
+    again = pd.Series(df["_id"].to_numpy()).duplicated(keep=False).to_numpy()
+    if not again.any():
+        return df
+    keep = ~again
+    sub = df[again]
+    keep[np.flatnonzero(again)[~sub.duplicated(subset=[c for c in df.columns if c != "row"]).to_numpy()]] = True
+    return df[keep] if not keep.all() else df
 
 
 # ---------------------------------------------------------------------------
@@ -734,8 +730,8 @@ def load(paths, store, *, mappings=None, tolerance=DEFAULT_TOLERANCE, chunk_size
                         rep.rejected += int((rejects["action"] == "row rejected").sum())
                         rej_parts.append(rejects.assign(file_id=file_id, file=str(path), sheet=sheet.name or ""))
                     ok_rows.append(ok)
-                    node_parts += [_compact(df, ap.prov, ("id",)) for df in nodes]
-                    edge_parts += [_compact(df, ap.prov, ("source", "target", "side")) for df in edges]
+                    node_parts += [_compact(df, ap.prov) for df in nodes]
+                    edge_parts += [_compact(df, ap.prov) for df in edges]
                     del nodes, edges
             except ReadError as e:
                 report.unrecognised.append({"file": str(path), "sheet": sheet.name, "reason": str(e)})
@@ -763,18 +759,16 @@ def load(paths, store, *, mappings=None, tolerance=DEFAULT_TOLERANCE, chunk_size
     return report
 
 
-def _compact(df: pd.DataFrame, prov: dict, drop: tuple) -> tuple[int, dict]:
+def _compact(df: pd.DataFrame, prov: dict) -> tuple[int, dict]:
     """One part of observations as kept until the merge: ``(n, columns)``.
 
     Text becomes Arrow strings (a fraction of the memory of Python strings, and
     what the store writes anyway); the kind and the provenance of the part are one
-    value each; the id strings in ``drop`` go (their node codes stay)."""
+    value each."""
     import pyarrow as pa
 
     cols = dict(prov)
     for c in df.columns:
-        if c in drop:
-            continue
         v = df[c]
         if c == "kind":
             cols[c] = v.iloc[0] if len(v) else None  # (each part comes from one node or edge spec)
