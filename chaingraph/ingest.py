@@ -401,8 +401,15 @@ def _resolve(parent: np.ndarray) -> np.ndarray:
 
 def _first_of_groups(keys: dict) -> np.ndarray:
     """For rows in order, the position of the first row with the same keys (NaN/NaT a value like any)."""
-    gid = pd.DataFrame(keys).groupby(list(keys), sort=False, dropna=False).ngroup().to_numpy()
-    _, first = np.unique(gid, return_index=True)
+    gid = None
+    for v in keys.values():
+        c, uniq = pd.factorize(v, use_na_sentinel=False)  # (codes in order of first appearance)
+        gid = c.astype(np.int64) if gid is None else pd.factorize(gid * len(uniq) + c)[0]
+    if gid is None or not len(gid):
+        return np.zeros(0, dtype=np.int64)
+    # groups are numbered in order of first appearance: group g first appears where
+    # the running maximum reaches g
+    first = np.flatnonzero(np.diff(np.maximum.accumulate(gid), prepend=-1) > 0)
     return first[gid]
 
 

@@ -271,10 +271,11 @@ def _to_parquet(df: pd.DataFrame, path: Path, dictionaries: dict | None = None) 
     dict_cols = [c for c in df.columns if c not in _UNIQUE_COLUMNS]
     if schema is None or not n:
         table = pa.Table.from_pandas(df, preserve_index=False)  # (mixed-type text: as pandas would)
-        pq.write_table(table, path, compression="zstd", use_dictionary=dict_cols)
+        pq.write_table(table, path, compression="zstd", use_dictionary=dict_cols, write_statistics=False)
         return
     dictionaries = {} if dictionaries is None else dictionaries
-    with pq.ParquetWriter(path, schema, compression="zstd", use_dictionary=dict_cols) as w:
+    # no column statistics: nothing reads a store with filters, and they cost a third of the writing
+    with pq.ParquetWriter(path, schema, compression="zstd", use_dictionary=dict_cols, write_statistics=False) as w:
         for a in range(0, n, _SLICE):
             part = df.iloc[a : a + _SLICE]
             arrays = [_arrow_column(part[f.name], f.type, dictionaries) for f in schema]
