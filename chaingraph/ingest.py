@@ -401,12 +401,25 @@ def _resolve(parent: np.ndarray) -> np.ndarray:
 
 def _first_of_groups(keys: dict) -> np.ndarray:
     """For rows in order, the position of the first row with the same keys (NaN/NaT a value like any)."""
-    gid = None
+    gid, room = None, 1
     for v in keys.values():
-        c, uniq = pd.factorize(v, use_na_sentinel=False)  # (codes in order of first appearance)
-        gid = c.astype(np.int64) if gid is None else pd.factorize(gid * len(uniq) + c)[0]
+        a = v.to_numpy() if isinstance(v, pd.Series) and isinstance(v.dtype, np.dtype) else v
+        if isinstance(a, np.ndarray) and a.dtype.kind in "iub" and len(a) and int(a.max()) - int(a.min()) < 1 << 31:
+            lo = int(a.min())
+            c, span = a.astype(np.int64) - lo, int(a.max()) - lo + 1  # small integers (codes): their own code
+        else:
+            c, uniq = pd.factorize(v, use_na_sentinel=False)
+            span = max(len(uniq), 1)
+        if gid is None:
+            gid, room = c.astype(np.int64), span
+            continue
+        if room * span >= 1 << 62:  # renumber what is packed so far to make room
+            gid = pd.factorize(gid)[0]
+            room = int(gid.max()) + 1
+        gid, room = gid * span + c, room * span
     if gid is None or not len(gid):
         return np.zeros(0, dtype=np.int64)
+    gid = pd.factorize(gid)[0]  # (groups numbered in order of first appearance)
     # groups are numbered in order of first appearance: group g first appears where
     # the running maximum reaches g
     first = np.flatnonzero(np.diff(np.maximum.accumulate(gid), prepend=-1) > 0)

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from openpyxl import Workbook
@@ -237,3 +238,19 @@ def test_split_date_and_clock_columns_parse_and_reject_with_the_cells_as_written
     rej = r.rejects.iloc[0]
     assert (int(rej["row"]), rej["column"], rej["raw"]) == (58, "time", "20241399 074039")
     assert "month" in rej["reason"]
+
+
+def test_first_of_groups_matches_a_groupby_with_missing_times_and_wide_integers():
+    from chaingraph.ingest import _first_of_groups
+
+    rng = np.random.default_rng(3)
+    n = 5000
+    t = pd.Series(pd.to_datetime(rng.integers(0, 4, n), unit="s", utc=True))
+    t[t.index % 3 == 0] = pd.NaT
+    keys = {"a": rng.integers(0, 5, n) * 10**12, "b": rng.integers(-3, 7, n), "t": t,
+            "c": pd.Series(rng.integers(0, 3, n) > 0), "d": rng.integers(0, 2**30, n) % 4}
+    gid = pd.DataFrame(keys).groupby(list(keys), sort=False, dropna=False).ngroup().to_numpy()
+    _, first = np.unique(gid, return_index=True)
+    got = _first_of_groups(keys)
+    assert np.array_equal(got, first[gid])
+    assert len(np.unique(got)) == len(first) > 100  # (many groups, rows merged into them)
