@@ -88,6 +88,19 @@ class _NodeCodes:
     def __init__(self):
         self.code: dict[str, int] = {}
         self.ids: list[str] = []
+        self.by_kind: dict[str, dict[str, int]] = {}  # kind -> key -> code (no id string made to look one up)
+
+    def of_keys(self, kind: str, keys: list) -> np.ndarray:
+        """Codes of the nodes ``kind:key`` of the key strings ``keys`` (new ones added)."""
+        known = self.by_kind.setdefault(kind, {})
+        out = np.fromiter(map(known.get, keys, itertools.repeat(-1)), dtype=np.int64, count=len(keys))
+        new = np.flatnonzero(out < 0)
+        if len(new):
+            fresh = list(dict.fromkeys(keys[j] for j in new.tolist()))
+            for k, c in zip(fresh, self.of([kind + ":" + k for k in fresh]).tolist()):
+                known[k] = c
+            out[new] = np.fromiter(map(known.__getitem__, (keys[j] for j in new.tolist())), dtype=np.int64, count=len(new))
+        return out
 
     def of(self, made) -> np.ndarray:
         """Codes of the id strings ``made`` (new ones added)."""
@@ -285,14 +298,10 @@ class _Applier:
 
     def _codes(self, kind: str, keys) -> np.ndarray:
         """The load-wide codes of the node ids ``kind:key`` of distinct keys; a last slot -1."""
-        prefix = kind + ":"
-        try:
-            made = [prefix + k for k in keys] if keys.dtype == object else None  # (TypeError: not all str)
-        except TypeError:
-            made = None
-        if made is None:
-            made = [prefix + str(k) for k in keys]
-        return np.append(self.node_codes.of(made), -1)
+        vals = keys.tolist()
+        if not all(type(k) is str for k in vals):
+            vals = [str(k) for k in vals]
+        return np.append(self.node_codes.of_keys(kind, vals), -1)
 
     @staticmethod
     def _cond(cond, clean) -> pd.Series:
