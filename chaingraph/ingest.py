@@ -217,12 +217,12 @@ class _Applier:
                 e = errors[c]
                 has_err = e.notna().to_numpy() & ~usable & ~reject
                 if has_err.any():
-                    rcol[has_err], rraw[has_err], rwhy[has_err] = c, self.shown.get(c, raw[c]).to_numpy()[has_err], e.to_numpy()[has_err]
+                    rcol[has_err], rraw[has_err], rwhy[has_err] = self._label(c), self.shown.get(c, raw[c]).to_numpy()[has_err], e.to_numpy()[has_err]
                     reject |= has_err
             missing = ~usable & ~reject
             if missing.any():
                 c = group[0]
-                rcol[missing] = " or ".join(group)
+                rcol[missing] = " or ".join(self._label(c) for c in group)
                 rraw[missing] = ""
                 rwhy[missing] = "empty required value"
                 reject |= missing
@@ -234,7 +234,7 @@ class _Applier:
                 continue
             bad = e.notna().to_numpy() & ok
             if bad.any():
-                rej.append(pd.DataFrame({"row": rownum[bad], "column": col, "raw": self.shown.get(col, raw[col]).to_numpy()[bad], "reason": e.to_numpy()[bad], "action": "cell dropped"}))
+                rej.append(pd.DataFrame({"row": rownum[bad], "column": self._label(col), "raw": self.shown.get(col, raw[col]).to_numpy()[bad], "reason": e.to_numpy()[bad], "action": "cell dropped"}))
                 clean[col] = clean[col].where(~pd.Series(bad, index=clean[col].index), None)
         # nodes are their load-wide codes (-1: none); the id strings are made once per
         # distinct key, and written only with the store
@@ -295,6 +295,16 @@ class _Applier:
             nodes.append(_drop_repeats(df))
         rejects = pd.concat([r for r in rej if len(r)], ignore_index=True) if any(len(r) for r in rej) else None
         return nodes, edges, rejects, rownum[ok]
+
+    def _label(self, col: str) -> str:
+        """How a rejected cell's column is named: the file's own header, then the
+        mapping's name for it (``交易金额 (amount)``; date and clock columns
+        joined: ``交易日期+交易时刻 (time)``)."""
+        head = self.found.get(col)
+        if head is None and col in self.m.derive:
+            d = self.m.derive[col]
+            head = "+".join(self.found[d[k]] for k in ("date", "clock", "from", "sign_of") if d.get(k) in self.found) or None
+        return f"{head} ({col})" if head and head != col else col
 
     def _codes(self, kind: str, keys) -> np.ndarray:
         """The load-wide codes of the node ids ``kind:key`` of distinct keys; a last slot -1."""

@@ -70,7 +70,8 @@ def test_every_row_is_loaded_merged_or_rejected(case_dir, tmp_path):
     assert (c.read, c.merged, c.rejected) == (2, 1, 1)  # the payer's side of A001; a bad date
     rej = r.rejects
     rows = {(f.rsplit("/", 1)[-1], int(row), col) for f, row, col in rej[rej["action"] == "row rejected"][["file", "row", "column"]].itertuples(index=False)}
-    assert rows == {("a.csv", 5, "amount"), ("c.tsv", 3, "time")}
+    # the column as the file names it, then the mapping's name for it
+    assert rows == {("a.csv", 5, "交易金额 (amount)"), ("c.tsv", 3, "datetime (time)")}
     assert (tmp_path / "store" / "rejects.csv").read_text(encoding="utf-8-sig").count("\n") == 1 + len(rej)
 
 
@@ -236,7 +237,7 @@ def test_split_date_and_clock_columns_parse_and_reject_with_the_cells_as_written
     assert times.min() == pd.Timestamp("2023-12-31 23:30:05", tz="UTC")
     assert times.max() == pd.Timestamp("2024-01-28 11:30:05", tz="UTC")
     rej = r.rejects.iloc[0]
-    assert (int(rej["row"]), rej["column"], rej["raw"]) == (58, "time", "20241399 074039")
+    assert (int(rej["row"]), rej["column"], rej["raw"]) == (58, "交易日期+交易时刻 (time)", "20241399 074039")
     assert "month" in rej["reason"]
 
 
