@@ -438,9 +438,9 @@ def _first_of_groups(keys: dict) -> np.ndarray:
         gid, room = gid * span + c, room * span
     if gid is None or not len(gid):
         return np.zeros(0, dtype=np.int64)
-    gid = pd.factorize(gid)[0]  # (groups numbered in order of first appearance)
-    # groups are numbered in order of first appearance: group g first appears where
-    # the running maximum reaches g
+    # groups numbered in order of first appearance: group g first appears where the
+    # running maximum reaches g
+    gid = pd.factorize(gid)[0]
     first = np.flatnonzero(np.diff(np.maximum.accumulate(gid), prepend=-1) > 0)
     return first[gid]
 
