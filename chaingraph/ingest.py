@@ -612,20 +612,21 @@ def derive_edges(obs: pd.DataFrame, schema: Schema, tol: pd.Timedelta = DEFAULT_
     obs["edge_id"] = ids[group]
     eprops = edge_property_columns(schema)
     ptypes = _prop_types(schema, "edges")
-    first_obs = obs.iloc[reps]
-    edges = pd.DataFrame({"id": ids, "kind": first_obs["kind"].array, "source": first_obs["source"].array,
-                          "target": first_obs["target"].array})
+    edges = pd.DataFrame({"id": ids, **{c: obs[c].iloc[reps].array for c in ("kind", "source", "target")}})
     for p in eprops:
         if p not in ("first_seen", "last_seen", "count"):
             edges[p] = _first_valid(obs[p], reps, group)
     if "first_seen" in obs:
-        for p, how in (("first_seen", "min"), ("last_seen", "max")):
+        for p, how, start in (("first_seen", np.minimum, np.iinfo(np.int64).max), ("last_seen", np.maximum, np.iinfo(np.int64).min)):
             v = obs[p].fillna(time) if "time" in obs else obs[p]
             ok = v.notna().to_numpy()
-            agg = v[ok].groupby(group[ok]).agg(how)
-            out = pd.Series(pd.NaT, index=range(len(reps)), dtype=v.dtype)
-            out.iloc[agg.index.to_numpy()] = agg.array
-            edges[p] = out
+            ns = np.full(len(reps), start, dtype=np.int64)
+            how.at(ns, group[ok], v.to_numpy(dtype="int64", na_value=0)[ok])  # per edge, over its records with a time
+            seen = np.zeros(len(reps), dtype=bool)
+            seen[group[ok]] = True
+            out = ns.view("datetime64[ns]")
+            out[~seen] = np.datetime64("NaT")
+            edges[p] = pd.Series(out).dt.tz_localize("UTC").astype(v.dtype)
     count = np.bincount(group, minlength=len(reps))
     edges["count"] = pd.array(count, dtype="Int64")
     edges["n_obs"] = edges["count"]
@@ -652,7 +653,11 @@ def derive_nodes(obs: pd.DataFrame, schema: Schema, codes=None, node_ids=None) -
     else:  # the same, from the distinct codes: each id string sorted once
         used = np.flatnonzero(np.bincount(codes, minlength=1))
         text = np.array([node_ids[i] for i in used.tolist()] + [None], dtype=object)[:-1]
-        order = np.argsort(text, kind="stable")
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        # (the order of UTF-8 bytes is the order of code points, as Python compares str)
+        order = pc.sort_indices(pa.array(text, type=pa.large_string())).to_numpy()
         rank = np.empty(int(used.max()) + 1 if len(used) else 0, dtype=np.int64)
         rank[used[order]] = np.arange(len(used))
         group, ids = rank[codes], text[order]
