@@ -335,13 +335,15 @@ class _Applier:
 
 def _drop_repeats(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` without the records repeating an earlier one except in ``row`` (as
-    ``drop_duplicates``); only the rows whose node occurs more than once are compared."""
+    ``drop_duplicates``); only the rows whose node occurs more than once are compared,
+    and not on ``kind`` and ``key``, which the node code ``_id`` decides."""
     again = pd.Series(df["_id"].to_numpy()).duplicated(keep=False).to_numpy()
     if not again.any():
         return df
     keep = ~again
     sub = df[again]
-    keep[np.flatnonzero(again)[~sub.duplicated(subset=[c for c in df.columns if c != "row"]).to_numpy()]] = True
+    same = [c for c in df.columns if c not in ("row", "kind", "key")]
+    keep[np.flatnonzero(again)[~sub.duplicated(subset=same).to_numpy()]] = True
     return df[keep] if not keep.all() else df
 
 
