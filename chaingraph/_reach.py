@@ -105,6 +105,22 @@ def _insertion_sort(x, a, b):
         x[j + 1] = v
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _follow(r, x, tr, na, final, mark, low, rows, cont, ac, ak, au, at):
+    """Follow row ``r`` (packed receiver ``x``, time ``tr``): record arrival ``na``
+    and return the next arrival's number. Before the last hop the row is marked
+    followed and the arrival keeps its continuation and a receiver/number sort key;
+    at the last hop (no later hop reads the mark) only the receiver is kept."""
+    if not final:
+        rows[2 * r + 1] = (mark << 32) | (x & low)
+        ac[na] = cont[r]
+        ak[na] = ((x & low) << 32) | na
+    else:
+        au[na] = x & low
+    at[na] = tr
+    return na + 1
+
+
 @njit(cache=True, nogil=True)
 def reach_bfs(start, rows, cont, t0, cshift, seeds, lo0, hi0, w, hops, mark, seen, stamp,
               au, at, ac, ak, bu, bt, bc, bk, wn, wlo, whi, wse, out, out_hop, out_first, hist):
@@ -188,14 +204,7 @@ def reach_bfs(start, rows, cont, t0, cshift, seeds, lo0, hi0, w, hops, mark, see
                     x = rows[2 * r + 1]
                     if (tr == nat and not unbounded) or (x >> 32) == mark:
                         continue
-                    if not final:   # no later hop reads the mark
-                        rows[2 * r + 1] = (mark << 32) | (x & low)
-                        ac[na] = cont[r]
-                        ak[na] = ((x & low) << 32) | na
-                    else:
-                        au[na] = x & low
-                    at[na] = tr
-                    na += 1
+                    na = _follow(r, x, tr, na, final, mark, low, rows, cont, ac, ak, au, at)
                     if tr != nat and tr < tmin:
                         tmin = tr
         else:   # windows opened by arrivals: their first row is known (wse, a continuation)
@@ -221,14 +230,7 @@ def reach_bfs(start, rows, cont, t0, cshift, seeds, lo0, hi0, w, hops, mark, see
                     x = rows[2 * r + 1]
                     if (x >> 32) == mark:
                         continue
-                    if not final:
-                        rows[2 * r + 1] = (mark << 32) | (x & low)
-                        ac[na] = cont[r]
-                        ak[na] = ((x & low) << 32) | na
-                    else:
-                        au[na] = x & low
-                    at[na] = tr
-                    na += 1
+                    na = _follow(r, x, tr, na, final, mark, low, rows, cont, ac, ak, au, at)
                     if tr < tmin:
                         tmin = tr
         if final:   # the receivers first reached, in code order, with their earliest arrival
