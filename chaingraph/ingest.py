@@ -805,21 +805,27 @@ def _compact(df: pd.DataFrame, prov: dict) -> tuple[int, dict]:
     Text becomes Arrow strings (a fraction of the memory of Python strings, and
     what the store writes anyway); the kind and the provenance of the part are one
     value each."""
-    import pyarrow as pa
-
     cols = dict(prov)
     for c in df.columns:
         v = df[c]
         if c == "kind":
             cols[c] = v.iloc[0] if len(v) else None  # (each part comes from one node or edge spec)
         elif v.dtype == object:
-            try:
-                cols[c] = pa.array(v.to_numpy(), type=pa.large_string(), from_pandas=True)
-            except (pa.ArrowException, TypeError):
-                cols[c] = v  # not all text: left to the merge as it is
+            a = _as_text(v.to_numpy())
+            cols[c] = v if a is None else a  # (not all text: left to the merge as it is)
         else:
             cols[c] = v
     return len(df), cols
+
+
+def _as_text(v):
+    """Arrow strings of a column of text (None where empty), or None if it holds other values."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(v, type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowException, TypeError):
+        return None
 
 
 # columns with one value per part (or a few values over millions of rows): kept as codes
@@ -906,9 +912,8 @@ def _arrow_text(values: list):
             chunks.append(pa.repeat(pa.scalar(v, pa.large_string()), n))
         else:
             s = v if isinstance(v, pd.Series) else pd.Series(v)
-            try:
-                a = pa.array(s, type=pa.large_string(), from_pandas=True)
-            except (pa.ArrowException, TypeError):  # text of another type: as str() gives it
+            a = _as_text(s)
+            if a is None:  # text of another type: as str() gives it
                 arr = s.to_numpy(dtype=object)
                 a = pa.array([None if m else str(x) for x, m in zip(arr, pd.isna(arr))], type=pa.large_string())
             chunks += a.chunks if isinstance(a, pa.ChunkedArray) else [a]
