@@ -73,16 +73,25 @@ _NEG, _POS = -(2**62), 2**62          # unbounded, in (mirrored) nanoseconds
 
 
 def _window_ns(window) -> int:
+    if isinstance(window, str) and window in _WINDOWS:
+        return _WINDOWS[window]
     try:
         w = pd.Timedelta(window) if not isinstance(window, (int, float)) else pd.Timedelta(seconds=window)
     except (ValueError, TypeError):
         raise ChaingraphError(f"window {window!r} is not a duration (e.g. 72h, 30min, 3d)") from None
     if w < pd.Timedelta(0):
         raise ChaingraphError(f"window {window!r} must not be negative")
+    if isinstance(window, str) and len(_WINDOWS) < 64:
+        _WINDOWS[window] = int(w.value)
     return int(w.value)
 
 
+_WINDOWS: dict = {}      # window text -> ns, parsed once
+
+
 def _ns(v) -> int:
+    if isinstance(v, pd.Timestamp) and v.tzinfo is not None:  # (the common case: no copies)
+        return int(v.as_unit("ns").value)
     ts = pd.Timestamp(v)
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     return int(ts.as_unit("ns").value)
@@ -685,16 +694,12 @@ def reach(view, ref_or_refs, window="72h", hops: int = 6, since=None, until=None
     >>> reach(MemoryView(n, e), "bank_account:A")[["id", "hop"]].values.tolist()
     [['bank_account:A', 0], ['bank_account:B', 1], ['bank_account:D', 2]]
     """
-    w = _WINDOWS.get(window) if isinstance(window, str) else None
-    if w is None:
-        w = _window_ns(window)
-        if isinstance(window, str) and len(_WINDOWS) < 64:
-            _WINDOWS[window] = w
+    w = _window_ns(window)
     if hops < 0:
         raise ChaingraphError("hops must not be negative")
     starts = resolve_refs(view, ref_or_refs)
-    lo0 = _NAT if since is None else _reach_ns(since)
-    hi0 = _NAT if until is None else _reach_ns(until)
+    lo0 = _NAT if since is None else _ns(since)
+    hi0 = _NAT if until is None else _ns(until)
     if all(hasattr(view, m) for m in ("money_rows", "ids_categorical")):
         codes, hop, first = _reach_rows(view, starts, w, hops, lo0, hi0)
         ids = view.ids_categorical(codes)
@@ -715,18 +720,10 @@ def reach(view, ref_or_refs, window="72h", hops: int = 6, since=None, until=None
 
 _UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
 _REACH_COLUMNS = pd.Index(["id", "hop", "first"])
-_WINDOWS: dict = {}      # window text -> ns, parsed once
 try:   # a DataFrame straight from its columns (pandas internals, checked in tests)
     from pandas.core.internals.managers import create_block_manager_from_column_arrays as _column_manager
 except ImportError:
     _column_manager = None
-
-
-def _reach_ns(v) -> int:
-    """:func:`_ns`, without copies for a Timestamp with a time zone (the common case)."""
-    if isinstance(v, pd.Timestamp) and v.tzinfo is not None:
-        return int(v.as_unit("ns").value)
-    return _ns(v)
 
 
 def _next_windows(other, t, w):
