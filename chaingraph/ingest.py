@@ -510,38 +510,44 @@ def _edge_hash(obs: pd.DataFrame, reps: np.ndarray, src: np.ndarray, dst: np.nda
     return _combine_hashes(hashes).view("int64")
 
 
-def _transfer_groups(key: pd.DataFrame, tol: pd.Timedelta) -> np.ndarray:
+def _transfer_groups(key: dict, tol: pd.Timedelta) -> np.ndarray:
     """Representative position of each money observation.
 
-    ``key`` holds ``source``, ``target`` (node codes), ``cents``, ``time``, ``txn``
-    (code, -1 for none), ``end`` (1: from the payer's statement, 2: the payee's,
-    0: neither) and ``pos``, rows in order.
+    ``key`` holds arrays ``source``, ``target`` (node codes), ``cents``, ``time``
+    (int64 ns, NaT as the smallest int64), ``txn`` (code, -1 for none), ``end``
+    (1: from the payer's statement, 2: the payee's, 0: neither) and ``pos``, rows
+    in order. Only the rows still unpaired in step 3 are copied into tables.
 
     1. exact duplicates (same ends, amount, time, transaction id, statement side);
     2. the same transaction id on both sides;
     3. otherwise one observation from the payer's statement and one from the
        payee's with the same ends and amount, nearest in time within ``tol``.
     """
-    pos = key["pos"].to_numpy()
+    pos = key["pos"]
     parent = np.arange(pos.max() + 1) if len(pos) else np.arange(0)
     first = pos[_first_of_groups({c: key[c] for c in ("source", "target", "cents", "time", "txn", "end")})]
     parent[pos] = first
-    reps = key[pos == first]
-    with_txn = reps[reps["txn"].to_numpy() >= 0]
-    if len(with_txn):
-        g = with_txn["pos"].to_numpy()[_first_of_groups({c: with_txn[c] for c in ("source", "target", "cents", "txn")})]
-        parent[with_txn["pos"].to_numpy()] = g
+    r = np.flatnonzero((pos == first) & (key["txn"] >= 0))
+    if len(r):
+        parent[pos[r]] = pos[r][_first_of_groups({c: key[c][r] for c in ("source", "target", "cents", "txn")})]
+    del first, r
     parent = _resolve(parent)
     # groups already seen from both ends are complete; pair the rest across ends
     root = parent[pos]
-    end = key["end"].to_numpy()
+    end = key["end"]
     has_s = np.bincount(root, weights=end == 1, minlength=len(parent)) > 0
     has_t = np.bincount(root, weights=end == 2, minlength=len(parent)) > 0
-    reps = key[root == pos]
-    rp = reps["pos"].to_numpy()
-    timed = reps["time"].notna().to_numpy()
-    a = reps[has_s[rp] & ~has_t[rp] & timed].sort_values("time")
-    b = reps[has_t[rp] & ~has_s[rp] & timed].sort_values("time")
+    open_ = (root == pos) & (key["time"] != np.iinfo(np.int64).min)
+    del root
+
+    def rows(mask):
+        i = np.flatnonzero(mask)
+        t = pd.Series(key["time"][i].view("datetime64[ns]")).dt.tz_localize("UTC")
+        return pd.DataFrame({"source": key["source"][i], "target": key["target"][i], "cents": key["cents"][i],
+                             "time": t, "pos": pos[i]}).sort_values("time")
+
+    a = rows(open_ & has_s[pos] & ~has_t[pos])
+    b = rows(open_ & has_t[pos] & ~has_s[pos])
     if len(a) and len(b):
         b2 = b[["source", "target", "cents", "time", "pos"]].rename(columns={"pos": "pos_b", "time": "time_b"})
         b2["time"] = b2["time_b"]
@@ -594,8 +600,9 @@ def derive_edges(obs: pd.DataFrame, schema: Schema, tol: pd.Timedelta = DEFAULT_
         else:
             amount = obs["amount"].to_numpy()[idx]
             txn, _ = pd.factorize(obs["txn_id"].iloc[idx])
-            key = pd.DataFrame({**keys, "cents": np.round(np.nan_to_num(amount, nan=-1.0) * 100).astype("int64"),
-                                "time": time.iloc[idx].reset_index(drop=True), "txn": txn, "end": end[idx], "pos": idx})
+            key = {**keys, "cents": np.round(np.nan_to_num(amount, nan=-1.0) * 100).astype("int64"),
+                   "time": time.iloc[idx].to_numpy(dtype="int64", na_value=np.iinfo(np.int64).min),
+                   "txn": txn, "end": end[idx], "pos": idx}
             g = _transfer_groups(key, tol)
         rep[idx] = g
     obs["rep"] = rep
@@ -986,7 +993,8 @@ def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolera
     node_parts.clear()
     node_obs.insert(0, "id", id_column(node_code))
     keep = ~_duplicated(node_obs, ["id", "file_id", "sheet", "row"], codes={"id": node_code})
-    node_obs, node_code = node_obs[keep].reset_index(drop=True), node_code[keep]
+    if not keep.all():  # (a table copy: only when some record repeats)
+        node_obs, node_code = node_obs[keep].reset_index(drop=True), node_code[keep]
     edge_obs, n_old = _concat_typed(edge_parts, old.edge_obs, etypes, [c for c in ecols if c not in ("source", "target", "side")])
     edge_parts.clear()
     for i, c in enumerate(("source", "target", "side")):
