@@ -606,6 +606,7 @@ def derive_edges(obs: pd.DataFrame, schema: Schema, tol: pd.Timedelta = DEFAULT_
             g = _transfer_groups(key, tol)
         rep[idx] = g
     obs["rep"] = rep
+    _release_memory()
     reps = np.flatnonzero(rep == pos)
     group = np.full(n, -1)
     group[reps] = np.arange(len(reps))
@@ -613,6 +614,7 @@ def derive_edges(obs: pd.DataFrame, schema: Schema, tol: pd.Timedelta = DEFAULT_
     # a stable id per edge: a hash of its first observation's provenance
     ids = _edge_hash(obs, reps, src[reps], dst[reps], node_ids, kinds=(kcode, kinds))
     obs["edge_id"] = ids[group]
+    _release_memory()
     eprops = edge_property_columns(schema)
     ptypes = _prop_types(schema, "edges")
     edges = pd.DataFrame({"id": ids, **{c: obs[c].iloc[reps].array for c in ("kind", "source", "target")}})
@@ -790,6 +792,7 @@ def load(paths, store, *, mappings=None, tolerance=DEFAULT_TOLERANCE, chunk_size
 
     if progress:
         progress("merging")
+    _release_memory()
     tables = merge(st.tables, node_parts, edge_parts, rej_parts, schema, tolerance, row_status, node_codes)
     files = pd.DataFrame(file_rows, columns=FILE_COLUMNS)
     for i, (_, _, _, rep) in enumerate(row_status):
@@ -799,11 +802,43 @@ def load(paths, store, *, mappings=None, tolerance=DEFAULT_TOLERANCE, chunk_size
         tables.files[c] = pd.to_numeric(tables.files[c]).astype("int64")
     if progress:
         progress("writing store")
+    _release_memory()
     st.save(tables)
     del tables  # (the store reads back what it wrote, when it is used)
     report.store = st
     report.rejects = st.tables.rejects
     return report
+
+
+def _release_memory() -> None:
+    """Hand memory freed so far back to the operating system.
+
+    Arrow's allocator (Arrow strings) and the C library's (numpy arrays) each keep
+    what was freed for their own later use: after the records of a large load are
+    merged, that can be as much again as the data alive, and neither can use the
+    other's. Called between the steps of a load."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _glibc():
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        return libc
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        return None
+
+
+_LIBC = _glibc()
 
 
 def _compact(df: pd.DataFrame, prov: dict) -> tuple[int, dict]:
@@ -991,12 +1026,14 @@ def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolera
 
     node_obs, _ = _concat_typed(node_parts, old.node_obs, ntypes, [c for c in ncols if c != "id"])
     node_parts.clear()
+    _release_memory()
     node_obs.insert(0, "id", id_column(node_code))
     keep = ~_duplicated(node_obs, ["id", "file_id", "sheet", "row"], codes={"id": node_code})
     if not keep.all():  # (a table copy: only when some record repeats)
         node_obs, node_code = node_obs[keep].reset_index(drop=True), node_code[keep]
     edge_obs, n_old = _concat_typed(edge_parts, old.edge_obs, etypes, [c for c in ecols if c not in ("source", "target", "side")])
     edge_parts.clear()
+    _release_memory()
     for i, c in enumerate(("source", "target", "side")):
         edge_obs.insert(2 + i, c, id_column(ends[i]))
     is_new = np.arange(len(edge_obs)) >= n_old
@@ -1010,6 +1047,7 @@ def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolera
         edges, edge_obs = derive_edges(edge_obs, schema, tolerance, ends=tuple(ends), node_ids=nc.ids)
         merged_obs = edge_obs["rep"].to_numpy() < edge_obs["pos"].to_numpy()
         edge_obs = edge_obs.drop(columns=["rep", "pos"])
+        _release_memory()
     else:
         edges = pd.DataFrame(columns=["id", "kind", "source", "target", "n_obs", "seen_by"] + edge_property_columns(schema))
         merged_obs = np.zeros(0, dtype=bool)
