@@ -793,18 +793,23 @@ def load(paths, store, *, mappings=None, tolerance=DEFAULT_TOLERANCE, chunk_size
     if progress:
         progress("merging")
     _release_memory()
-    tables = merge(st.tables, node_parts, edge_parts, rej_parts, schema, tolerance, row_status, node_codes)
-    files = pd.DataFrame(file_rows, columns=FILE_COLUMNS)
-    for i, (_, _, _, rep) in enumerate(row_status):
-        files.loc[i, ["loaded", "merged", "rejected"]] = [rep.loaded, rep.merged, rep.rejected]
-    tables.files = pd.concat([st.tables.files, files], ignore_index=True) if len(st.tables.files) else files
-    for c in ("read", "loaded", "merged", "rejected"):
-        tables.files[c] = pd.to_numeric(tables.files[c]).astype("int64")
-    if progress:
-        progress("writing store")
-    _release_memory()
-    st.save(tables)
-    del tables  # (the store reads back what it wrote, when it is used)
+    out = st.writer()  # the new version: current only once committed
+    try:
+        rejects = merge(st.tables, node_parts, edge_parts, rej_parts, schema, tolerance, row_status, out, node_codes)
+        files = pd.DataFrame(file_rows, columns=FILE_COLUMNS)
+        for i, (_, _, _, rep) in enumerate(row_status):
+            files.loc[i, ["loaded", "merged", "rejected"]] = [rep.loaded, rep.merged, rep.rejected]
+        files = pd.concat([st.tables.files, files], ignore_index=True) if len(st.tables.files) else files
+        for c in ("read", "loaded", "merged", "rejected"):
+            files[c] = pd.to_numeric(files[c]).astype("int64")
+        if progress:
+            progress("writing store")
+        out.write("files", files)
+        _release_memory()
+        out.commit(rejects)  # (the store reads back what it wrote, when it is used)
+    except BaseException:
+        out.abort()
+        raise
     report.store = st
     report.rejects = st.tables.rejects
     return report
@@ -997,8 +1002,13 @@ def _file_codes(df: pd.DataFrame) -> tuple[np.ndarray, dict]:
     return code, lookup
 
 
-def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolerance, row_status, node_codes=None) -> Tables:
-    """Merge new observations into the old tables; fill each report's loaded/merged."""
+def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolerance, row_status, out, node_codes=None) -> pd.DataFrame:
+    """Merge new observations into the old tables; fill each report's loaded/merged.
+
+    The merged ``nodes``, ``node_obs``, ``edges`` and ``edge_obs`` are handed to the
+    store writer ``out`` (:meth:`chaingraph.store.Store.writer`) as each is made, the
+    node tables before the edges are made, so they are not all held at once.
+    Returns the rejects."""
     ncols, ecols = NODE_OBS_COLUMNS(schema), EDGE_OBS_COLUMNS(schema)
     ntypes, etypes = _prop_types(schema, "nodes"), _prop_types(schema, "edges")
     # the node codes of each observation and of each edge observation's ends: the old
@@ -1026,13 +1036,20 @@ def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolera
 
     node_obs, _ = _concat_typed(node_parts, old.node_obs, ntypes, [c for c in ncols if c != "id"])
     node_parts.clear()
+    old.forget("node_obs")  # (a stored version's records: copied into node_obs)
     _release_memory()
     node_obs.insert(0, "id", id_column(node_code))
     keep = ~_duplicated(node_obs, ["id", "file_id", "sheet", "row"], codes={"id": node_code})
     if not keep.all():  # (a table copy: only when some record repeats)
         node_obs, node_code = node_obs[keep].reset_index(drop=True), node_code[keep]
+    nodes = derive_nodes(node_obs, schema, codes=node_code, node_ids=nc.ids) if len(node_obs) else old.nodes
+    # the node tables are written (in the background) and freed before the edges are made
+    out.write("node_obs", node_obs)
+    out.write("nodes", nodes)
+    del node_obs, nodes, node_code, keep
     edge_obs, n_old = _concat_typed(edge_parts, old.edge_obs, etypes, [c for c in ecols if c not in ("source", "target", "side")])
     edge_parts.clear()
+    old.forget("edge_obs")
     _release_memory()
     for i, c in enumerate(("source", "target", "side")):
         edge_obs.insert(2 + i, c, id_column(ends[i]))
@@ -1043,6 +1060,8 @@ def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolera
         edge_obs = edge_obs[~dup].reset_index(drop=True)
         is_new = is_new[~dup]
         ends = [e[~dup] for e in ends]
+    out.wait()
+    _release_memory()
     if len(edge_obs):
         edges, edge_obs = derive_edges(edge_obs, schema, tolerance, ends=tuple(ends), node_ids=nc.ids)
         merged_obs = edge_obs["rep"].to_numpy() < edge_obs["pos"].to_numpy()
@@ -1051,7 +1070,6 @@ def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolera
     else:
         edges = pd.DataFrame(columns=["id", "kind", "source", "target", "n_obs", "seen_by"] + edge_property_columns(schema))
         merged_obs = np.zeros(0, dtype=bool)
-    nodes = derive_nodes(node_obs, schema, codes=node_code, node_ids=nc.ids) if len(node_obs) else old.nodes
     # row accounting: a row is merged when every primary record it made was known before
     sel = is_new & edge_obs["primary"].to_numpy(dtype=bool)
     prim_dup = new_dup[new_dup["primary"].to_numpy(dtype=bool)]
@@ -1071,6 +1089,9 @@ def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolera
                 m = int(np.isin(ok_rows, merged_rows).sum())
         rep.merged += m
         rep.loaded += len(ok_rows) - m
+    out.write("edge_obs", edge_obs)
+    out.write("edges", edges)
+    del edge_obs, edges
     rejects = [old.rejects] if len(old.rejects) else []
     rejects += rej_parts
     rejects = pd.concat(rejects, ignore_index=True) if rejects else old.rejects
@@ -1079,4 +1100,4 @@ def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolera
     for c in ("file_id", "file", "sheet", "column", "raw", "reason", "action"):
         rejects[c] = rejects[c].astype("str").where(rejects[c].notna(), None) if len(rejects) else rejects[c].astype("str")
     rejects["row"] = pd.to_numeric(rejects["row"]).astype("Int64")
-    return Tables(nodes=nodes, edges=edges, node_obs=node_obs, edge_obs=edge_obs, files=old.files, rejects=rejects)
+    return rejects

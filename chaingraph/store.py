@@ -67,6 +67,9 @@ class Tables:
     files: pd.DataFrame
     rejects: pd.DataFrame
 
+    def forget(self, name: str) -> None:
+        """Let go of table ``name`` if it can be read again when used (tables in memory are kept)."""
+
 
 class _StoredTables(Tables):
     """The tables of a store version on disk, each read when first used.
@@ -91,6 +94,9 @@ class _StoredTables(Tables):
                              "version since the store was opened, open it again") from None
         setattr(self, name, df)
         return df
+
+    def forget(self, name: str) -> None:
+        self.__dict__.pop(name, None)  # (read again from disk if used again)
 
 
 def empty_tables(schema: Schema) -> Tables:
@@ -148,43 +154,21 @@ class Store:
 
     def save(self, tables: Tables) -> None:
         """Write ``tables`` as a new version and make it current, atomically."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        n = 0 if self.version is None else int(self.version[1:]) + 1
-        version = f"v{n:06d}"
-        tmp = self.path / f".tmp-{version}-{os.getpid()}"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir()
-        # a slice at a time, so the Arrow copy of a table never exists whole; two
-        # tables side by side (Parquet encoding and compression release the GIL),
-        # sharing the Arrow form of the node ids they hold as categoricals
-        from concurrent.futures import ThreadPoolExecutor
+        w = self.writer()
+        try:
+            for t in TABLES:
+                if t != "rejects":
+                    w.write(t, getattr(tables, t))
+            rejects = tables.rejects
+            del tables
+            w.commit(rejects)
+        except BaseException:
+            w.abort()
+            raise
 
-        shared: dict = {}
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            done = [pool.submit(_to_parquet, getattr(tables, t), tmp / f"{t}.parquet", shared) for t in TABLES]
-            for d in done:
-                d.result()
-        (tmp / "meta.json").write_text(json.dumps({"format": FORMAT}), encoding="utf-8")
-        _fsync_dir(tmp)
-        vdir = self.path / version
-        if vdir.exists():
-            shutil.rmtree(vdir)
-        os.replace(tmp, vdir)
-        cur_tmp = self.path / ".CURRENT.tmp"
-        cur_tmp.write_text(version + "\n", encoding="utf-8")
-        os.replace(cur_tmp, self.path / "CURRENT")
-        _fsync_dir(self.path)
-        rej = tables.rejects[REJECT_COLUMNS]
-        del tables
-        # the store as read back, as any later open sees it (the tables a load
-        # merged in memory hold codes; provenance is read only when asked for)
-        old, self.version, self.tables = self.version, version, _StoredTables(vdir, eager=())
-        self.__dict__.pop("_graph", None)
-        self.__dict__.pop("index", None)
-        if old and (self.path / old).exists():
-            shutil.rmtree(self.path / old, ignore_errors=True)
-        rej.to_csv(self.path / "rejects.csv", index=False, encoding="utf-8-sig")
+    def writer(self) -> "_Writer":
+        """A new version written a table at a time (:class:`_Writer`), current only once committed."""
+        return _Writer(self)
 
     # -- reading -------------------------------------------------------------
     @property
@@ -239,6 +223,77 @@ class Store:
 
             self.__dict__["_graph"] = to_networkx(self.nodes, self.edges)
         return self.__dict__["_graph"]
+
+
+class _Writer:
+    """A new version of a store, written a table at a time as each is ready.
+
+    :meth:`write` hands a table to one of two threads (Parquet encoding and
+    compression release the GIL) and returns: the caller drops its own reference,
+    and the table is freed once written, so a load need not hold every table at
+    once. Tables with the same node-id categories share their Arrow form.
+    :meth:`commit` makes the version current, atomically; until then (or after
+    :meth:`abort`) the store's current version is untouched.
+    """
+
+    def __init__(self, store: "Store"):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.store = store
+        store.path.mkdir(parents=True, exist_ok=True)
+        n = 0 if store.version is None else int(store.version[1:]) + 1
+        self.version = f"v{n:06d}"
+        self.tmp = store.path / f".tmp-{self.version}-{os.getpid()}"
+        if self.tmp.exists():
+            shutil.rmtree(self.tmp)
+        self.tmp.mkdir()
+        self.pool = ThreadPoolExecutor(max_workers=2)
+        self.pending: dict = {}
+        self.shared: dict = {}
+
+    def write(self, name: str, df: pd.DataFrame) -> None:
+        """Write table ``name`` (one of :data:`TABLES` but ``rejects``), in the background."""
+        self.pending[name] = self.pool.submit(_to_parquet, df, self.tmp / f"{name}.parquet", self.shared)
+
+    def wait(self) -> None:
+        """Until every table handed over is written (raising what writing one raised)."""
+        for name in list(self.pending):
+            self.pending.pop(name).result()
+
+    def commit(self, rejects: pd.DataFrame) -> None:
+        """Write ``rejects``, wait for the other tables and make the version current."""
+        self.write("rejects", rejects)
+        self.wait()
+        self.pool.shutdown()
+        missing = [t for t in TABLES if not (self.tmp / f"{t}.parquet").is_file()]
+        if missing:
+            raise StoreError(f"{self.store.path}: version {self.version} lacks {', '.join(missing)}")
+        tmp, path = self.tmp, self.store.path
+        (tmp / "meta.json").write_text(json.dumps({"format": FORMAT}), encoding="utf-8")
+        _fsync_dir(tmp)
+        vdir = path / self.version
+        if vdir.exists():
+            shutil.rmtree(vdir)
+        os.replace(tmp, vdir)
+        cur_tmp = path / ".CURRENT.tmp"
+        cur_tmp.write_text(self.version + "\n", encoding="utf-8")
+        os.replace(cur_tmp, path / "CURRENT")
+        _fsync_dir(path)
+        # the store as read back, as any later open sees it (the tables a load
+        # merged in memory hold codes; provenance is read only when asked for)
+        st = self.store
+        old, st.version, st.tables = st.version, self.version, _StoredTables(vdir, eager=())
+        st.__dict__.pop("_graph", None)
+        st.__dict__.pop("index", None)
+        if old and (path / old).exists():
+            shutil.rmtree(path / old, ignore_errors=True)
+        rejects[REJECT_COLUMNS].to_csv(path / "rejects.csv", index=False, encoding="utf-8-sig")
+
+    def abort(self) -> None:
+        """Drop the version being written; the store stays as it was."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pending.clear()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 # columns whose values are (nearly) all distinct: a Parquet dictionary for them is
@@ -318,9 +373,9 @@ def _arrow_column(col: pd.Series, type_, dictionaries: dict):
             return pa.nulls(len(codes))
         cats = col.cat.categories
         key = (id(cats), str(type_))
-        if key not in dictionaries:  # (the categories object stays alive with the table)
-            dictionaries[key] = pa.array(cats.to_numpy(dtype=object), type=type_, from_pandas=True)
-        return dictionaries[key].take(pa.array(codes, mask=codes < 0))
+        if key not in dictionaries:  # (kept with its categories: their id is not reused meanwhile)
+            dictionaries[key] = (cats, pa.array(cats.to_numpy(dtype=object), type=type_, from_pandas=True))
+        return dictionaries[key][1].take(pa.array(codes, mask=codes < 0))
     if pa.types.is_null(type_):
         return pa.nulls(len(col))
     a = pa.array(col, type=type_, from_pandas=True)

@@ -223,6 +223,37 @@ def test_crash_during_write_leaves_previous_store(case_dir, tmp_path, monkeypatc
     monkeypatch.undo()
     after = Store.open(tmp_path / "store")
     pd.testing.assert_frame_equal(after.edges, before)
+    assert not list((tmp_path / "store").glob(".tmp-*"))  # the half-written version is removed
+
+
+def test_failure_after_the_node_tables_are_written_leaves_previous_store(case_dir, tmp_path, monkeypatch):
+    # the merge hands the node tables to the store writer before it makes the edges
+    load(case_dir / "a.csv", tmp_path / "store")
+    before = Store.open(tmp_path / "store")
+    version, nodes = before.version, before.nodes.copy()
+    import chaingraph.ingest as ingest_mod
+
+    written = []
+    real_write = ingest_mod.Store.writer
+
+    def spy(self):
+        w = real_write(self)
+        orig = w.write
+        w.write = lambda name, df: (written.append(name), orig(name, df))[1]
+        return w
+
+    def boom(*a, **k):
+        raise MemoryError("out of memory while merging edges")
+    monkeypatch.setattr(ingest_mod.Store, "writer", spy)
+    monkeypatch.setattr(ingest_mod, "derive_edges", boom)
+    with pytest.raises(MemoryError):
+        load(case_dir / "b.csv", tmp_path / "store")
+    monkeypatch.undo()
+    assert written == ["node_obs", "nodes"]
+    after = Store.open(tmp_path / "store")
+    assert after.version == version
+    pd.testing.assert_frame_equal(after.nodes, nodes)
+    assert not list((tmp_path / "store").glob(".tmp-*"))
 
 
 def test_split_date_and_clock_columns_parse_and_reject_with_the_cells_as_written(tmp_path):
