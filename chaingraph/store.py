@@ -244,6 +244,7 @@ class _Writer:
         n = 0 if store.version is None else int(store.version[1:]) + 1
         self.version = f"v{n:06d}"
         self.tmp = store.path / f".tmp-{self.version}-{os.getpid()}"
+        _remove_abandoned(store.path)
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
         self.tmp.mkdir()
@@ -294,6 +295,22 @@ class _Writer:
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.pending.clear()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _remove_abandoned(path: Path) -> None:
+    """Remove versions half-written by loads whose process is gone (killed, or the machine
+    stopped): ``.tmp-VERSION-PID`` folders of a PID no longer running. A version being
+    written by a running process is left alone."""
+    for d in path.glob(".tmp-v*-*"):
+        pid = d.name.rsplit("-", 1)[-1]
+        if not (d.is_dir() and pid.isdigit()) or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except (PermissionError, OSError):  # running (as another user), or cannot tell
+            pass
 
 
 # columns whose values are (nearly) all distinct: a Parquet dictionary for them is

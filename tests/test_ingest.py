@@ -1,6 +1,7 @@
 """Loading real-looking case files: every row accounted for, one node per real thing."""
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -224,6 +225,22 @@ def test_crash_during_write_leaves_previous_store(case_dir, tmp_path, monkeypatc
     after = Store.open(tmp_path / "store")
     pd.testing.assert_frame_equal(after.edges, before)
     assert not list((tmp_path / "store").glob(".tmp-*"))  # the half-written version is removed
+
+
+def test_a_version_left_half_written_by_a_killed_load_is_removed_by_the_next(case_dir, tmp_path):
+    import subprocess
+    import sys
+
+    load(case_dir / "a.csv", tmp_path / "store")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / "store" / f".tmp-v000001-{int(gone.stdout)}"   # a PID no longer running
+    alive = tmp_path / "store" / f".tmp-v000001-{os.getppid()}"      # a running process's
+    for d in (dead, alive):
+        d.mkdir()
+        (d / "nodes.parquet").write_bytes(b"half")
+    load(case_dir / "b.csv", tmp_path / "store")
+    assert not dead.exists() and alive.exists()
+    assert Store.open(tmp_path / "store").version == "v000001"
 
 
 def test_failure_after_the_node_tables_are_written_leaves_previous_store(case_dir, tmp_path, monkeypatch):
