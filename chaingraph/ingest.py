@@ -1054,7 +1054,13 @@ def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolera
     for i, c in enumerate(("source", "target", "side")):
         edge_obs.insert(2 + i, c, id_column(ends[i]))
     is_new = np.arange(len(edge_obs)) >= n_old
-    dup = _duplicated(edge_obs, ["file_id", "sheet", "row", "spec"])
+    # a read of one sheet makes at most one record per row and edge spec: records repeat
+    # only when a sheet (same content, same file id) is read again, in this load or before
+    reads = [(f, s) for f, s, _, _ in row_status] + list(zip(old.files["file_id"], old.files["sheet"].fillna("")))
+    if len(set(reads)) < len(reads):
+        dup = _duplicated(edge_obs, ["file_id", "sheet", "row", "spec"])
+    else:
+        dup = np.zeros(len(edge_obs), dtype=bool)
     new_dup = edge_obs[is_new & dup][["file_id", "sheet", "row", "primary"]]  # records of rows loaded before (same file again)
     if dup.any():
         edge_obs = edge_obs[~dup].reset_index(drop=True)
