@@ -1083,9 +1083,12 @@ def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolera
     merged = np.concatenate([merged_obs[sel], np.ones(len(prim_dup), dtype=bool)])
     code, lookup = _file_codes(prim)
     prim_rows = prim["row"].to_numpy(dtype="int64", na_value=-1)
+    read_before = set()
     for file_id, sheet, ok_rows, rep in row_status:
         m = 0
-        if len(ok_rows) and len(prim):
+        if file_id and (file_id, sheet) in read_before:  # a copy of a sheet read earlier in this load: all merged
+            m = len(ok_rows)
+        elif len(ok_rows) and len(prim):
             c = lookup.get((file_id, sheet)) if lookup is not None else None
             here = code == c if c is not None else (prim["file_id"].to_numpy() == file_id) & (prim["sheet"].to_numpy() == sheet)
             rows, ok_m = prim_rows[here], merged[here]
@@ -1095,6 +1098,7 @@ def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolera
                 m = int(np.isin(ok_rows, merged_rows).sum())
         rep.merged += m
         rep.loaded += len(ok_rows) - m
+        read_before.add((file_id, sheet))
     out.write("edge_obs", edge_obs)
     out.write("edges", edges)
     del edge_obs, edges

@@ -113,6 +113,22 @@ def test_loading_again_changes_nothing(case_dir, tmp_path):
         assert f.read == f.merged + f.rejected
 
 
+def test_a_copy_of_a_file_in_the_same_load_adds_nothing(case_dir, tmp_path):
+    # the same export saved in two folders: one read's records are all merged into the other's
+    import shutil
+
+    for d in ("x", "y"):
+        (tmp_path / "in" / d).mkdir(parents=True)
+        shutil.copy(case_dir / "a.csv", tmp_path / "in" / d / "a.csv")
+    once = load(case_dir / "a.csv", tmp_path / "once").store
+    r = load(tmp_path / "in", tmp_path / "twice")
+    first, second = r.files
+    assert first.read == second.read and second.merged + second.rejected == second.read
+    assert second.loaded == 0
+    pd.testing.assert_frame_equal(r.store.nodes.drop(columns=["n_obs"]), once.nodes.drop(columns=["n_obs"]))
+    assert len(r.store.edges) == len(once.edges)
+
+
 def test_loading_later_files_adds_to_the_store(case_dir, tmp_path):
     load(case_dir / "a.csv", tmp_path / "store")
     st = load(case_dir / "b.csv", tmp_path / "store").store
