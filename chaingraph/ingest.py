@@ -422,6 +422,11 @@ def _resolve(parent: np.ndarray) -> np.ndarray:
 
 def _first_of_groups(keys: dict) -> np.ndarray:
     """For rows in order, the position of the first row with the same keys (NaN/NaT a value like any)."""
+    ints = [v for v in keys.values() if isinstance(v, np.ndarray) and v.dtype.kind in "iub"]
+    if len(ints) == len(keys) > 1 and len(ints[0]):
+        first = _first_by_hash(ints)
+        if first is not None:
+            return first
     gid, room = None, 1
     for v in keys.values():
         a = v.to_numpy() if isinstance(v, pd.Series) and isinstance(v.dtype, np.dtype) else v
@@ -445,6 +450,34 @@ def _first_of_groups(keys: dict) -> np.ndarray:
     gid = pd.factorize(gid)[0]
     first = np.flatnonzero(np.diff(np.maximum.accumulate(gid), prepend=-1) > 0)
     return first[gid]
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser, in place on uint64 (wrapping)."""
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x
+
+
+def _first_by_hash(arrays: list) -> np.ndarray | None:
+    """:func:`_first_of_groups` of integer key columns through one 64-bit hash per row:
+    one hash table instead of one per wide column. Every row is then checked to equal
+    the first row of its group; on a hash collision (never seen), None."""
+    h = np.zeros(len(arrays[0]), dtype=np.uint64)
+    for a in arrays:
+        h *= np.uint64(0x9E3779B97F4A7C15)
+        h += a.astype(np.int64, copy=False).view(np.uint64)
+        _mix64(h)
+    gid = pd.factorize(h)[0]  # (numbered in order of first appearance)
+    del h
+    first = np.flatnonzero(np.diff(np.maximum.accumulate(gid), prepend=-1) > 0)[gid]
+    for a in arrays:
+        if not np.array_equal(a, a[first]):
+            return None
+    return first
 
 
 def _first_valid(col: pd.Series, first: np.ndarray, group: np.ndarray) -> pd.Series:

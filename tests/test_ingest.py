@@ -319,3 +319,20 @@ def test_first_of_groups_matches_a_groupby_with_missing_times_and_wide_integers(
     got = _first_of_groups(keys)
     assert np.array_equal(got, first[gid])
     assert len(np.unique(got)) == len(first) > 100  # (many groups, rows merged into them)
+
+
+def test_first_of_groups_of_integer_keys_by_hash_and_after_a_collision(monkeypatch):
+    import chaingraph.ingest as ingest_mod
+
+    rng = np.random.default_rng(5)
+    n = 20000
+    keys = {"s": rng.integers(0, 50, n), "t": rng.integers(0, 50, n), "ns": rng.integers(0, 3, n) * 10**15 + 7,
+            "txn": rng.integers(-1, 2, n), "end": rng.integers(0, 3, n).astype(np.int8)}
+    gid = pd.DataFrame(keys).groupby(list(keys), sort=False).ngroup().to_numpy()
+    _, first = np.unique(gid, return_index=True)
+    assert ingest_mod._first_by_hash(list(keys.values())) is not None
+    assert np.array_equal(ingest_mod._first_of_groups(keys), first[gid])
+    # every row hashed alike: the check finds the collision and the keys are packed instead
+    monkeypatch.setattr(ingest_mod, "_mix64", lambda x: x.fill(7) or x)
+    assert ingest_mod._first_by_hash(list(keys.values())) is None
+    assert np.array_equal(ingest_mod._first_of_groups(keys), first[gid])
