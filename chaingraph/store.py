@@ -253,7 +253,7 @@ class _Writer:
         self.shared: dict = {}
 
     def write(self, name: str, df: pd.DataFrame) -> None:
-        """Write table ``name`` (one of :data:`TABLES` but ``rejects``), in the background."""
+        """Write table ``name`` (one of :data:`TABLES`; :meth:`commit` writes ``rejects``), in the background."""
         self.pending[name] = self.pool.submit(_to_parquet, df, self.tmp / f"{name}.parquet", self.shared)
 
     def wait(self) -> None:
