@@ -286,7 +286,7 @@ def main(argv=None):
     reach(view, seeds[0][0], since=seeds[0][1], until=seeds[0][1] + pd.Timedelta("72h"))
     out["reach_first_call_s"] = round(time.perf_counter() - t, 2)
     out["load_avg_reach"] = {"before": load()}
-    r_times, r_cpu, r_sets = [], [], []
+    r_times, r_cpu, r_ids = [], [], []
     for acc, t0 in seeds:
         t, c = time.perf_counter(), time.process_time()
         rr = reach(view, acc, window="72h", hops=6, since=t0, until=t0 + pd.Timedelta("72h"))
@@ -294,12 +294,12 @@ def main(argv=None):
         r_cpu.append(time.process_time() - c)
         # kept as an array: a set of 100k ids per seed is 10M references the collector would
         # walk on every full collection, inside later reach calls (the harness's cost, not chaingraph's)
-        r_sets.append(rr["id"].to_numpy(dtype=object))
+        r_ids.append(rr["id"].to_numpy(dtype=object))
     out["load_avg_reach"]["after"] = load()
     r_ms = np.array(r_times) * 1000
     out["chaingraph_reach_ms"] = per_seed(r_ms)
     out["chaingraph_reach_cpu_ms"] = per_seed(np.array(r_cpu) * 1000)
-    sizes = [len(x) for x in r_sets]
+    sizes = [len(x) for x in r_ids]
     out["reach_accounts"] = {"median": int(np.median(sizes)), "max": int(max(sizes))}
 
     if not args.no_flow:
@@ -345,7 +345,7 @@ def main(argv=None):
             out["same_flows"] = f"{same}/{k}"
         out["load_avg_nx"] = {"before": load()}
         nx_r, nx_cpu, same_r, diff_r, timeouts = [], [], 0, 0, 0
-        for (acc, t0), mine in zip(seeds[:k], (set(x) for x in r_sets[:k])):
+        for (acc, t0), mine in zip(seeds[:k], (set(x) for x in r_ids[:k])):
             since = pd.Timestamp(t0).value
             t, c = time.perf_counter(), time.process_time()
             theirs = nx_reach(g, acc, since, since + WINDOW, deadline=t + args.nx_timeout)
@@ -372,7 +372,7 @@ def main(argv=None):
         # each seed's figures say more than a median over a few seeds
         out["reach_speedup_total"] = round(float(nx_r.sum() / mine.sum()), 1)
         out["reach_per_seed"] = [{"accounts": len(s), "chaingraph_ms": round(float(a), 2), "nx_ms": round(float(b), 2)}
-                                 for s, a, b in zip(r_sets[:k], mine, nx_r)]
+                                 for s, a, b in zip(r_ids[:k], mine, nx_r)]
         out["reach_speedup_note"] = "networkx time / chaingraph time on the same seeds" + bound
         out["same_reach"] = (f"{same_r}/{k} identical, {diff_r} different, {timeouts} timed out (not compared)")
         out["peak_rss_mb_total"] = round(peak_mb())
