@@ -100,6 +100,24 @@ def test_one_node_per_account_and_one_edge_per_transfer(case_dir, tmp_path):
     assert {(f.rsplit("/", 1)[-1], int(r)) for f, r in ev[["file", "row"]].itertuples(index=False)} == {("a.csv", 3), ("a.csv", 4), ("b.csv", 2)}
 
 
+def test_store_tables_read_as_pandas_reads_them(case_dir, tmp_path):
+    # the store reads a column at a time (less memory): same columns, dtypes and values
+    from chaingraph.store import TABLES, _read_parquet
+
+    load(case_dir, tmp_path / "store")
+    load(case_dir / "sub", tmp_path / "store")  # (a second version: an incremental load)
+    vdir = tmp_path / "store" / Store.open(tmp_path / "store").version
+    for name in TABLES:
+        want = pd.read_parquet(vdir / f"{name}.parquet")
+        got = _read_parquet(vdir / f"{name}.parquet")
+        assert len(got) == len(want) > 0
+        pd.testing.assert_frame_equal(got, want)
+    # a file pandas wrote with its index: read as pandas reads it
+    df = pd.DataFrame({"a": [1, 2]}, index=pd.Index(["x", "y"], name="k"))
+    df.to_parquet(tmp_path / "indexed.parquet")
+    pd.testing.assert_frame_equal(_read_parquet(tmp_path / "indexed.parquet"), df)
+
+
 def test_loading_again_changes_nothing(case_dir, tmp_path):
     load(case_dir, tmp_path / "store")
     first = Store.open(tmp_path / "store")
