@@ -118,6 +118,21 @@ def test_store_tables_read_as_pandas_reads_them(case_dir, tmp_path):
     pd.testing.assert_frame_equal(_read_parquet(tmp_path / "indexed.parquet"), df)
 
 
+def test_evidence_reads_only_the_records_it_needs(case_dir, tmp_path):
+    # a store just opened answers evidence from the provenance files without reading them
+    # whole; the answer is the one the tables in memory give
+    load(case_dir, tmp_path / "store")
+    st = Store.open(tmp_path / "store")
+    ids = [int(st.edges["id"].iloc[0]), int(st.edges["id"].iloc[-1]), st.nodes["id"].iloc[0], "person:nobody", 12345]
+    cases = [ids, ids[:2], ids[2:4], ["person:nobody", 12345]]
+    lazy = [st.evidence(i) for i in cases]
+    assert "edge_obs" not in st.tables.__dict__ and "node_obs" not in st.tables.__dict__
+    assert len(lazy[1]) >= 2 and len(lazy[2]) >= 1 and len(lazy[3]) == 0
+    st.tables.edge_obs, st.tables.node_obs  # now read whole
+    for i, got in zip(cases, lazy):
+        pd.testing.assert_frame_equal(got, st.evidence(i))
+
+
 def test_loading_again_changes_nothing(case_dir, tmp_path):
     load(case_dir, tmp_path / "store")
     first = Store.open(tmp_path / "store")
