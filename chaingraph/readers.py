@@ -27,6 +27,12 @@ Decisions worth knowing:
 - A workbook row with an Excel error value (``#REF!`` …) is a bad row naming
   the first such column, and so is a row with a value right of the last header
   column; the other cells of such a row are not loaded half.
+- Workbook values are read by calamine (Rust, ~15x faster than openpyxl), which
+  holds one whole sheet in memory while it is read (at most 1,048,576 rows); a
+  sheet with an error cell or a 16-digit integer, which calamine cannot tell
+  apart or keep exact, is read by openpyxl a row at a time. Both give the same
+  cells (tested); headers are looked for with openpyxl, which stops after the
+  first rows.
 - JSON Lines: the header is the keys of the first 1000 lines in first-seen
   order; a key first seen later is appended to ``Sheet.header`` and appears as
   a column from the chunk that meets it on.
@@ -57,6 +63,7 @@ import json
 import os
 import pathlib
 import queue
+import re
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -819,45 +826,134 @@ def _open_xlsx(path: pathlib.Path, find_header) -> list[Sheet]:
 
 
 def _xlsx_pieces(sheet: Sheet, size: int):
-    from openpyxl.utils import get_column_letter
+    """Stream a worksheet's data rows as (DataFrame, bad rows) pieces.
 
+    The values are read by calamine (Rust): 200k rows of 14 columns in about 6 s, where
+    openpyxl takes 83 s. calamine holds the whole sheet while it is read (an .xlsx sheet
+    has at most 1,048,576 rows), reads a formula error as an empty cell and every number
+    as a double: a sheet whose XML holds an error cell, or an integer of 16 digits or more
+    (a card number some exporters write as a number; openpyxl keeps it exact), is read by
+    openpyxl instead, a row at a time, as are sheets whose XML cannot be found."""
+    values = _calamine_rows(sheet)
+    if values is None:
+        yield from _openpyxl_pieces(sheet, size)
+        return
+    try:
+        yield from _cell_pieces(sheet, values, size)
+    except ReadError:
+        raise
+    except Exception as e:
+        raise ReadError(sheet.path, f"corrupt .xlsx workbook ({type(e).__name__}: {e})") from e
+
+
+def _openpyxl_pieces(sheet: Sheet, size: int):
     wb = _load_workbook(sheet.path)
-    header, width = sheet.header, len(sheet.header)
     try:
         ws = wb[sheet.name]
         ws.reset_dimensions()
-        columns, numbers, bad = [[] for _ in header], [], []
         first = sheet.header_row + 1
-        for number, values in enumerate(ws.iter_rows(min_row=first, values_only=True), first):
-            cells = [_cell_text(v) for v in values]
-            if not any(cells):
-                continue
-            raw = _cut("\t".join(cells))
-            errors = [(i, v) for i, v in enumerate(values) if isinstance(v, str) and v in EXCEL_ERRORS]
-            beyond = [i for i in range(width, len(cells)) if cells[i]]
-            if errors:
-                i, code = errors[0]
-                column = header[i] if i < width else get_column_letter(i + 1)
-                bad.append(BadRow(number, column, raw, f"formula error {code}"))
-            elif beyond:
-                bad.append(BadRow(number, None, raw, f"value in column {get_column_letter(beyond[0] + 1)}"
-                                                     ", right of the last header column"))
-            else:
-                cells += [""] * (width - len(cells))
-                for column, cell in zip(columns, cells):
-                    column.append(cell)
-                numbers.append(number)
-            if len(numbers) >= size:
-                yield _frame(header, columns, numbers), bad
-                columns, numbers, bad = [[] for _ in header], [], []
-        if numbers or bad:
-            yield _frame(header, columns, numbers), bad
+        yield from _cell_pieces(sheet, enumerate(ws.iter_rows(min_row=first, values_only=True), first), size)
     except ReadError:
         raise
     except Exception as e:
         raise ReadError(sheet.path, f"corrupt .xlsx workbook ({type(e).__name__}: {e})") from e
     finally:
         wb.close()
+
+
+def _cell_pieces(sheet: Sheet, numbered, size: int):
+    """(DataFrame, bad rows) pieces of ``numbered``: (row number, cell values) below the header."""
+    from openpyxl.utils import get_column_letter
+
+    header, width = sheet.header, len(sheet.header)
+    columns, numbers, bad = [[] for _ in header], [], []
+    for number, values in numbered:
+        cells = [v.strip() if type(v) is str else _cell_text(v) for v in values]
+        if not any(cells):
+            continue
+        errors = [] if EXCEL_ERRORS.isdisjoint(values) else \
+            [(i, v) for i, v in enumerate(values) if isinstance(v, str) and v in EXCEL_ERRORS]
+        beyond = [i for i in range(width, len(cells)) if cells[i]]
+        if errors:
+            i, code = errors[0]
+            column = header[i] if i < width else get_column_letter(i + 1)
+            bad.append(BadRow(number, column, _cut("\t".join(cells)), f"formula error {code}"))
+        elif beyond:
+            bad.append(BadRow(number, None, _cut("\t".join(cells)), f"value in column {get_column_letter(beyond[0] + 1)}"
+                                                                    ", right of the last header column"))
+        else:
+            cells += [""] * (width - len(cells))
+            for column, cell in zip(columns, cells):
+                column.append(cell)
+            numbers.append(number)
+        if len(numbers) >= size:
+            yield _frame(header, columns, numbers), bad
+            columns, numbers, bad = [[] for _ in header], [], []
+    if numbers or bad:
+        yield _frame(header, columns, numbers), bad
+
+
+# an error cell (t="e"), or a number of 16 digits or more before any decimal point or exponent
+_XLSX_ERROR_CELL = re.compile(rb"<(?:\w+:)?c\s[^>]*?\bt\s*=\s*[\"']e[\"']")
+_XLSX_LONG_NUMBER = re.compile(rb"<(?:\w+:)?v>\s*-?\d{16}")
+
+
+def _calamine_rows(sheet: Sheet):
+    """(row number, cell values) of the rows below the header, read by calamine, or None
+    when openpyxl must read the sheet (see :func:`_xlsx_pieces`)."""
+    import zipfile
+
+    try:
+        from python_calamine import CalamineWorkbook
+    except ImportError:
+        return None
+    try:
+        with zipfile.ZipFile(sheet.path) as z:
+            part = _sheet_part(z, sheet.name)
+            if part is None:
+                return None
+            with z.open(part) as f:
+                tail = b""
+                while block := f.read(1 << 22):
+                    text = tail + block
+                    if (b'"e"' in text or b"'e'" in text) and _XLSX_ERROR_CELL.search(text):
+                        return None
+                    if _XLSX_LONG_NUMBER.search(text):
+                        return None
+                    tail = text[-128:]
+        ws = CalamineWorkbook.from_path(str(sheet.path)).get_sheet_by_name(sheet.name)
+        start = ws.start   # (row, column) of the first cell, None if there is none
+        rows = ws.iter_rows() if start is not None else iter(())
+    except Exception as e:  # zip, XML and calamine's own errors on a damaged file
+        raise ReadError(sheet.path, f"corrupt .xlsx workbook ({type(e).__name__}: {e})") from e
+    if start is not None and start[1]:   # rows are given from row 1, but from the first used column
+        pad = [""] * start[1]
+        rows = (pad + row for row in rows)
+    first = sheet.header_row + 1
+    return enumerate(itertools.islice(rows, first - 1, None), first)
+
+
+def _sheet_part(z, name: str) -> str | None:
+    """The zip member holding worksheet ``name`` (from the workbook's relationships), or None."""
+    import posixpath
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(z.read("_rels/.rels"))
+        book = next(r.get("Target") for r in root if r.get("Type", "").endswith("/officeDocument"))
+        book = book.lstrip("/")
+        rels_path = posixpath.join(posixpath.dirname(book), "_rels", posixpath.basename(book) + ".rels")
+        targets = {r.get("Id"): r.get("Target") for r in ET.fromstring(z.read(rels_path))}
+        for el in ET.fromstring(z.read(book)).iter():
+            if el.tag.rsplit("}", 1)[-1] == "sheet" and el.get("name") == name:
+                rid = next(v for k, v in el.attrib.items() if k.rsplit("}", 1)[-1] == "id")
+                target = targets[rid]
+                part = target.lstrip("/") if target.startswith("/") else posixpath.normpath(
+                    posixpath.join(posixpath.dirname(book), target))
+                return part if part in z.namelist() else None
+    except (KeyError, StopIteration, ET.ParseError):
+        return None
+    return None
 
 
 # --------------------------------------------------------------------------- JSON Lines

@@ -8,6 +8,7 @@ import io
 import json
 import pathlib
 import random
+import zipfile
 
 import openpyxl
 import pandas as pd
@@ -400,6 +401,68 @@ def test_xlsx_chunks(workbook):
     assert [c.rows["_row"].tolist() for c in chunks] == [[3], [6], []]
     assert [[b.row for b in c.bad] for c in chunks] == [[], [4], [7]]
     assert list(chunks[2].rows.columns) == flow.header + ["_row"]
+
+
+def _pieces_of(sheet, engine, size=2):
+    from chaingraph import readers
+
+    got = readers._openpyxl_pieces(sheet, size) if engine == "openpyxl" else readers._cell_pieces(sheet, readers._calamine_rows(sheet), size)
+    return [(rows.to_dict("records"), [(b.row, b.column, b.raw, b.reason) for b in bad]) for rows, bad in got]
+
+
+def test_xlsx_read_by_calamine_as_openpyxl_reads_it(tmp_path):
+    # a sheet without error cells is read by calamine: the same rows, cells and bad rows as openpyxl
+    from chaingraph import readers
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "明细"
+    ws["C2"] = "账户交易明细"   # data from column C, row 2 on, a merged title
+    ws.merge_cells("C2:H2")
+    rows = [["交易卡号", "交易时间", "交易金额", "余额", "入账日期", "备注"],
+            ["6222021234567890123", dt.datetime(2024, 1, 5, 9, 30, 15, 700_000), 100.0, 2500.5, dt.datetime(2024, 1, 5), " 转账 "],
+            ["6222021234567890124", dt.datetime(2024, 1, 5, 10, 0), 50, -0.1 + 0.3, dt.date(2024, 2, 1), True],
+            [],
+            [6.222021234567891e18, "2024-01-06 08:00:00", 12345678901234, None, dt.time(9, 30), "  "],
+            ["6217001234567890", None, 1, None, None, None, "右边多出的值"],
+            ["6217001234567891", "2024-01-07", 1e-7, 123456789012345.0, None, "x"]]
+    for i, row in enumerate(rows):
+        for j, v in enumerate(row):
+            ws.cell(3 + i, 3 + j, v)
+    wb.create_sheet("空")
+    path = tmp_path / "book.xlsx"
+    wb.save(path)
+    [sheet] = open_tables(path)
+    assert sheet.header_row == 3
+    assert readers._calamine_rows(sheet) is not None  # (no error cell: calamine reads it)
+    fast, slow = _pieces_of(sheet, "calamine"), _pieces_of(sheet, "openpyxl")
+    assert fast == slow
+    records = [r for rows, _ in fast for r in rows]
+    assert [r["_row"] for r in records] == [4, 5, 7, 9]
+    assert records[0]["交易时间"] == "2024-01-05 09:30:16" and records[0]["入账日期"] == "2024-01-05"
+    assert records[2]["交易卡号"] == "6.222021234567891e+18" and records[2]["入账日期"] == "09:30:00"
+    assert [(b[0], b[3]) for _, bad in fast for b in bad] == [(8, "value in column I, right of the last header column")]
+
+
+def test_xlsx_error_cells_and_long_integers_are_read_by_openpyxl(tmp_path, workbook):
+    # calamine reads an error cell as empty and numbers as doubles: such sheets go to openpyxl
+    from chaingraph import readers
+
+    flow, calls = open_tables(workbook)
+    assert readers._calamine_rows(flow) is None and readers._calamine_rows(calls) is None  # (#REF!, #N/A)
+    wb = openpyxl.Workbook()
+    wb.active.append(["交易卡号", "交易金额"])
+    wb.active.append([1234, 1])
+    wb.save(tmp_path / "short.xlsx")
+    # an exporter writing the card number as an exact integer (openpyxl writes a double)
+    with zipfile.ZipFile(tmp_path / "short.xlsx") as src, zipfile.ZipFile(tmp_path / "long.xlsx", "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            dst.writestr(item, data.replace(b"<v>1234</v>", b"<v>6222021234567890123</v>") if "worksheets" in item.filename else data)
+    [sheet] = open_tables(tmp_path / "long.xlsx")
+    assert readers._calamine_rows(sheet) is None
+    rows, bad = read_all(sheet)
+    assert rows["交易卡号"].tolist() == ["6222021234567890123"] and not bad
 
 
 # --------------------------------------------------------------------------- JSON Lines
