@@ -898,6 +898,22 @@ _XLSX_ERROR_CELL = re.compile(rb"<(?:\w+:)?c\s[^>]*?\bt\s*=\s*[\"']e[\"']")
 _XLSX_LONG_NUMBER = re.compile(rb"<(?:\w+:)?v>\s*-?\d{16}")
 
 
+_CALAMINE_MAX_CELLS = 200_000_000   # ~3 GB of calamine's cells
+_XLSX_DIMENSION = re.compile(rb"<(?:\w+:)?dimension\s+ref=[\"']\$?([A-Z]+)\$?(\d+)(?::\$?([A-Z]+)\$?(\d+))?[\"']")
+
+
+def _xlsx_area(head: bytes) -> int:
+    """Cells in the area a worksheet's XML declares (its ``<dimension>``; 0 if none)."""
+    from openpyxl.utils import column_index_from_string
+
+    m = _XLSX_DIMENSION.search(head[:4096])
+    if not m or not m.group(3):
+        return 0
+    rows = int(m.group(4)) - int(m.group(2)) + 1
+    cols = column_index_from_string(m.group(3).decode()) - column_index_from_string(m.group(1).decode()) + 1
+    return rows * cols
+
+
 def _calamine_rows(sheet: Sheet):
     """(row number, cell values) of the rows below the header, read by calamine, or None
     when openpyxl must read the sheet (see :func:`_xlsx_pieces`)."""
@@ -915,6 +931,8 @@ def _calamine_rows(sheet: Sheet):
             with z.open(part) as f:
                 tail = b""
                 while block := f.read(1 << 22):
+                    if not tail and _xlsx_area(block) > _CALAMINE_MAX_CELLS:
+                        return None   # (calamine would allocate every cell of the area)
                     text = tail + block
                     if (b'"e"' in text or b"'e'" in text) and _XLSX_ERROR_CELL.search(text):
                         return None

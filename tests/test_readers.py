@@ -444,7 +444,7 @@ def test_xlsx_read_by_calamine_as_openpyxl_reads_it(tmp_path):
     assert [(b[0], b[3]) for _, bad in fast for b in bad] == [(8, "value in column I, right of the last header column")]
 
 
-def test_xlsx_error_cells_and_long_integers_are_read_by_openpyxl(tmp_path, workbook):
+def test_xlsx_error_cells_long_integers_and_huge_areas_are_read_by_openpyxl(tmp_path, workbook):
     # calamine reads an error cell as empty and numbers as doubles: such sheets go to openpyxl
     from chaingraph import readers
 
@@ -454,15 +454,26 @@ def test_xlsx_error_cells_and_long_integers_are_read_by_openpyxl(tmp_path, workb
     wb.active.append(["交易卡号", "交易金额"])
     wb.active.append([1234, 1])
     wb.save(tmp_path / "short.xlsx")
+    [sheet] = open_tables(tmp_path / "short.xlsx")
+    assert readers._calamine_rows(sheet) is not None
+
+    def rewrite(name, old, new):  # the workbook with its sheet's XML edited
+        with zipfile.ZipFile(tmp_path / "short.xlsx") as src, zipfile.ZipFile(tmp_path / name, "w") as dst:
+            for item in src.infolist():
+                data = src.read(item)
+                dst.writestr(item, data.replace(old, new) if "worksheets" in item.filename else data)
+        [sheet] = open_tables(tmp_path / name)
+        return sheet
+
     # an exporter writing the card number as an exact integer (openpyxl writes a double)
-    with zipfile.ZipFile(tmp_path / "short.xlsx") as src, zipfile.ZipFile(tmp_path / "long.xlsx", "w") as dst:
-        for item in src.infolist():
-            data = src.read(item)
-            dst.writestr(item, data.replace(b"<v>1234</v>", b"<v>6222021234567890123</v>") if "worksheets" in item.filename else data)
-    [sheet] = open_tables(tmp_path / "long.xlsx")
+    sheet = rewrite("long.xlsx", b"<v>1234</v>", b"<v>6222021234567890123</v>")
     assert readers._calamine_rows(sheet) is None
     rows, bad = read_all(sheet)
     assert rows["交易卡号"].tolist() == ["6222021234567890123"] and not bad
+    # an area calamine would allocate whole (a stray value in the last column)
+    sheet = rewrite("wide.xlsx", b'<dimension ref="A1:B2"', b'<dimension ref="A1:XFD20000"')
+    assert readers._calamine_rows(sheet) is None
+    assert read_all(sheet)[0]["交易卡号"].tolist() == ["1234"]
 
 
 # --------------------------------------------------------------------------- JSON Lines
