@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -362,7 +363,36 @@ def cmd_path(args) -> int:
     return 0
 
 
+def cmd_evidence(args) -> int:
+    """The source records (file, sheet, row) behind entities and edges."""
+    view = _open_view(args.store)
+    edges = [r.split(":", 1)[1].strip() for r in args.refs if r.lower().startswith("edge:")]
+    bad = [e for e in edges if not re.fullmatch(r"-?\d+", e)]
+    if bad:
+        raise ChaingraphError(f"edge:{bad[0]}: an edge is named by its id, a whole number (as trace, flow and path print it)")
+    nodes = resolve_refs(view, [r for r in args.refs if not r.lower().startswith("edge:")]) \
+        if len(edges) < len(args.refs) else []
+    ev = view.evidence(nodes + [int(e) for e in edges])
+    found = {str(i) for i in ev["id"]}
+    missing = [e for e in edges if e not in found]
+    if missing:
+        raise ChaingraphError(f"edge:{missing[0]}: no such edge in {args.store}")
+    if args.json:
+        print(json.dumps(records(ev, ["id", "file", "sheet", "row"]), ensure_ascii=False, indent=2))  # (edge ids as trace prints them)
+    else:
+        for i, g in ev.groupby(ev["id"].astype(str), sort=False):
+            print(("edge:" + i) if i not in nodes else i)
+            for f, sh, row in zip(g["file"], g["sheet"], g["row"]):
+                print(f"  {f}{' [' + sh + ']' if sh else ''} row {row}")
+    return 0
+
+
 def add_commands(sub) -> None:
+    p = sub.add_parser("evidence", help="the source records (file, sheet, row) behind entities and edges")
+    p.add_argument("--store", required=True)
+    p.add_argument("refs", nargs="+", metavar="REF", help="kind:value or identifier of an entity, or edge:ID")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evidence)
     p = sub.add_parser("trace", help="trace the chain upstream / downstream from an entity")
     p.add_argument("--store", required=True)
     p.add_argument("--from", dest="ref", required=True, action="append", help="kind:value or identifier (repeatable)")

@@ -133,6 +133,32 @@ def test_evidence_reads_only_the_records_it_needs(case_dir, tmp_path):
         pd.testing.assert_frame_equal(got, st.evidence(i))
 
 
+def test_cli_evidence_of_entities_and_edges(case_dir, tmp_path, capsys):
+    import json
+
+    from chaingraph.cli import main
+
+    st = load(case_dir, tmp_path / "store").store
+    t = st.edges[(st.edges["kind"] == "transfer") & (st.edges["target"] == f"bank_account:{CARD_B}")].iloc[0]
+    store = str(tmp_path / "store")
+    # an entity (kind:value) and an edge by its id
+    assert main(["evidence", "--store", store, f"bank_account:{CARD_B}", f"edge:{t['id']}", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    want = st.evidence([f"bank_account:{CARD_B}", int(t["id"])])
+    assert [(r["id"], r["file"], r["row"]) for r in got] == list(zip(want["id"], want["file"], want["row"]))
+    assert {(r["file"].rsplit("/", 1)[-1], r["row"]) for r in got if r["id"] == int(t["id"])} == {("a.csv", 3), ("a.csv", 4), ("b.csv", 2)}
+    assert main(["evidence", "--store", store, f"edge:{t['id']}"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"edge:{t['id']}" and sorted(line.split("/")[-1] for line in lines[1:]) == ["a.csv row 3", "a.csv row 4", "b.csv row 2"]
+    assert main(["evidence", "--store", store, "edge:12"]) == 2
+    assert "no such edge" in capsys.readouterr().err
+    assert main(["evidence", "--store", store, "edge:x1"]) == 2
+    assert "whole number" in capsys.readouterr().err
+    assert main(["evidence", "--store", store, "bank_account:nope"]) == 2
+    assert main(["evidence", "--store", store, CARD_B]) == 2   # a card and its cash point: which?
+    assert "bank_account:" in capsys.readouterr().err
+
+
 def test_loading_again_changes_nothing(case_dir, tmp_path):
     load(case_dir, tmp_path / "store")
     first = Store.open(tmp_path / "store")
