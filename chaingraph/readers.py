@@ -27,12 +27,12 @@ Decisions worth knowing:
 - A workbook row with an Excel error value (``#REF!`` …) is a bad row naming
   the first such column, and so is a row with a value right of the last header
   column; the other cells of such a row are not loaded half.
-- Workbook values are read by calamine (Rust, ~15x faster than openpyxl), which
-  holds one whole sheet in memory while it is read (at most 1,048,576 rows); a
-  sheet with an error cell or a 16-digit integer, which calamine cannot tell
-  apart or keep exact, is read by openpyxl a row at a time. Both give the same
-  cells (tested); headers are looked for with openpyxl, which stops after the
-  first rows.
+- Workbooks are read by calamine (Rust, ~15x faster than openpyxl), which parses
+  a whole sheet into memory (at most 1,048,576 rows) when the workbook is opened;
+  the data rows are then read from that parse. A workbook with an error cell, a
+  16-digit integer (which calamine cannot tell apart or keep exact) or a huge
+  declared area in some sheet is opened by openpyxl, row by row, and only its
+  clean sheets are read by calamine. Both give the same cells (tested).
 - JSON Lines: the header is the keys of the first 1000 lines in first-seen
   order; a key first seen later is appended to ``Sheet.header`` and appears as
   a column from the chunk that meets it on.
@@ -172,6 +172,7 @@ class Sheet:
     _fields: int = field(default=0, repr=False, compare=False)  # fields of a regular data record
     _row_bytes: int = field(default=200, repr=False, compare=False)  # typical size of a record
     _keys: dict = field(default_factory=dict, repr=False, compare=False)  # JSON key -> header
+    _cells: object = field(default=None, repr=False, compare=False)  # a worksheet calamine parsed on opening
 
     def chunks(self, size: int = 50_000) -> Iterator[Chunk]:
         """Stream the data rows below the header.
@@ -745,16 +746,7 @@ def _xls_message(path: pathlib.Path, magic: bytes) -> str:
 
 
 def _load_workbook(path: pathlib.Path):
-    if path.stat().st_size == 0:
-        raise ReadError(path, "empty file")
-    with open(path, "rb") as f:
-        magic = f.read(8)
-    if magic.startswith(_OLE_MAGIC):
-        raise ReadError(path, "is password-protected, or an old .xls under an .xlsx name: "
-                              "open it in Excel or WPS and save as .xlsx without a password")
-    if not magic.startswith(_ZIP_MAGIC):
-        raise ReadError(path, "is not an .xlsx workbook (corrupt, or another format under "
-                              "an .xlsx name)")
+    _check_workbook(path)
     import warnings
 
     import openpyxl
@@ -765,6 +757,20 @@ def _load_workbook(path: pathlib.Path):
             return openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as e:  # zipfile, XML and KeyError failures of a damaged file
         raise ReadError(path, f"corrupt .xlsx workbook ({type(e).__name__}: {e})") from e
+
+
+def _check_workbook(path: pathlib.Path) -> None:
+    """A clear error for a file that is not an .xlsx workbook at all."""
+    if path.stat().st_size == 0:
+        raise ReadError(path, "empty file")
+    with open(path, "rb") as f:
+        magic = f.read(8)
+    if magic.startswith(_OLE_MAGIC):
+        raise ReadError(path, "is password-protected, or an old .xls under an .xlsx name: "
+                              "open it in Excel or WPS and save as .xlsx without a password")
+    if not magic.startswith(_ZIP_MAGIC):
+        raise ReadError(path, "is not an .xlsx workbook (corrupt, or another format under "
+                              "an .xlsx name)")
 
 
 def _cell_text(value) -> str:
@@ -803,6 +809,21 @@ def _cell_text(value) -> str:
 
 
 def _open_xlsx(path: pathlib.Path, find_header) -> list[Sheet]:
+    _check_workbook(path)
+    parsed = _calamine_sheets(path)
+    if parsed is not None:   # every worksheet readable by calamine: its first rows from there
+        sheets, any_cells = [], False
+        try:
+            for name, ws in parsed:
+                head = [[_cell_text(v) for v in values]
+                        for values in itertools.islice(_calamine_iter(ws), HEADER_SEARCH_ROWS)]
+                any_cells = any_cells or any(any(r) for r in head)
+                at = _pick_header(head, find_header)
+                if at is not None:
+                    sheets.append(Sheet(path, name, "xlsx", None, _header_names(head[at]), at + 1, _cells=ws))
+        except Exception as e:
+            raise ReadError(path, f"corrupt .xlsx workbook ({type(e).__name__}: {e})") from e
+        return _found(path, sheets, any_cells)
     wb = _load_workbook(path)
     sheets, any_cells = [], False
     try:
@@ -819,6 +840,10 @@ def _open_xlsx(path: pathlib.Path, find_header) -> list[Sheet]:
         raise ReadError(path, f"corrupt .xlsx workbook ({type(e).__name__}: {e})") from e
     finally:
         wb.close()
+    return _found(path, sheets, any_cells)
+
+
+def _found(path, sheets: list[Sheet], any_cells: bool) -> list[Sheet]:
     if not sheets:
         raise ReadError(path, f"no sheet has a header row in its first {HEADER_SEARCH_ROWS} rows"
                         if any_cells else "empty workbook: no sheet has any cells")
@@ -833,7 +858,8 @@ def _xlsx_pieces(sheet: Sheet, size: int):
     has at most 1,048,576 rows), reads a formula error as an empty cell and every number
     as a double: a sheet whose XML holds an error cell, or an integer of 16 digits or more
     (a card number some exporters write as a number; openpyxl keeps it exact), is read by
-    openpyxl instead, a row at a time, as are sheets whose XML cannot be found."""
+    openpyxl instead, a row at a time, as are sheets whose XML cannot be found or that
+    declare an area too large for calamine's dense grid."""
     values = _calamine_rows(sheet)
     if values is None:
         yield from _openpyxl_pieces(sheet, size)
@@ -916,39 +942,67 @@ def _xlsx_area(head: bytes) -> int:
 
 def _calamine_rows(sheet: Sheet):
     """(row number, cell values) of the rows below the header, read by calamine, or None
-    when openpyxl must read the sheet (see :func:`_xlsx_pieces`)."""
+    when openpyxl must read the sheet (see :func:`_xlsx_pieces`). A worksheet parsed when
+    the workbook was opened is used once, then let go."""
+    ws, sheet._cells = sheet._cells, None
+    if ws is None:
+        parsed = _calamine_sheets(sheet.path, sheet.name)
+        if parsed is None:
+            return None
+        [(_, ws)] = parsed
+    first = sheet.header_row + 1
+    return enumerate(itertools.islice(_calamine_iter(ws), first - 1, None), first)
+
+
+def _calamine_iter(ws):
+    """The rows of a calamine worksheet from row 1 and column A (calamine starts its rows at
+    row 1 but at the first used column)."""
+    start = ws.start   # (row, column) of the first cell, None if there is none
+    if start is None:
+        return iter(())
+    if not start[1]:
+        return ws.iter_rows()
+    pad = [""] * start[1]
+    return (pad + row for row in ws.iter_rows())
+
+
+def _calamine_sheets(path: pathlib.Path, only: str | None = None):
+    """``[(name, calamine worksheet)]`` of the workbook's worksheets (or of the one named
+    ``only``), or None when openpyxl must read some of them: an error cell, an integer of
+    16 digits or more, or a huge declared area in its XML, or no python-calamine."""
     import zipfile
 
     try:
-        from python_calamine import CalamineWorkbook
+        from python_calamine import CalamineWorkbook, SheetTypeEnum
     except ImportError:
         return None
     try:
-        with zipfile.ZipFile(sheet.path) as z:
-            part = _sheet_part(z, sheet.name)
-            if part is None:
-                return None
-            with z.open(part) as f:
-                tail = b""
-                while block := f.read(1 << 22):
-                    if not tail and _xlsx_area(block) > _CALAMINE_MAX_CELLS:
-                        return None   # (calamine would allocate every cell of the area)
-                    text = tail + block
-                    if (b'"e"' in text or b"'e'" in text) and _XLSX_ERROR_CELL.search(text):
-                        return None
-                    if _XLSX_LONG_NUMBER.search(text):
-                        return None
-                    tail = text[-128:]
-        ws = CalamineWorkbook.from_path(str(sheet.path)).get_sheet_by_name(sheet.name)
-        start = ws.start   # (row, column) of the first cell, None if there is none
-        rows = ws.iter_rows() if start is not None else iter(())
+        with zipfile.ZipFile(path) as z:
+            wb = CalamineWorkbook.from_path(str(path))
+            names = [m.name for m in wb.sheets_metadata if m.typ == SheetTypeEnum.WorkSheet and (only is None or m.name == only)]
+            for name in names:
+                part = _sheet_part(z, name)
+                if part is None or not _calamine_can_read(z, part):
+                    return None
+            return [(name, wb.get_sheet_by_name(name)) for name in names]
     except Exception as e:  # zip, XML and calamine's own errors on a damaged file
-        raise ReadError(sheet.path, f"corrupt .xlsx workbook ({type(e).__name__}: {e})") from e
-    if start is not None and start[1]:   # rows are given from row 1, but from the first used column
-        pad = [""] * start[1]
-        rows = (pad + row for row in rows)
-    first = sheet.header_row + 1
-    return enumerate(itertools.islice(rows, first - 1, None), first)
+        raise ReadError(path, f"corrupt .xlsx workbook ({type(e).__name__}: {e})") from e
+
+
+def _calamine_can_read(z, part: str) -> bool:
+    """Whether calamine reads the worksheet XML ``part`` as openpyxl does (see :func:`_calamine_sheets`)."""
+    with z.open(part) as f:
+        tail = b""
+        while block := f.read(1 << 22):
+            if not tail and _xlsx_area(block) > _CALAMINE_MAX_CELLS:
+                return False   # (calamine would allocate every cell of the area)
+            text = tail + block
+            if (b'"e"' in text or b"'e'" in text) and _XLSX_ERROR_CELL.search(text):
+                return False
+            if _XLSX_LONG_NUMBER.search(text):
+                return False
+            tail = text[-128:]
+    return True
 
 
 def _sheet_part(z, name: str) -> str | None:

@@ -410,7 +410,7 @@ def _pieces_of(sheet, engine, size=2):
     return [(rows.to_dict("records"), [(b.row, b.column, b.raw, b.reason) for b in bad]) for rows, bad in got]
 
 
-def test_xlsx_read_by_calamine_as_openpyxl_reads_it(tmp_path):
+def test_xlsx_read_by_calamine_as_openpyxl_reads_it(tmp_path, monkeypatch):
     # a sheet without error cells is read by calamine: the same rows, cells and bad rows as openpyxl
     from chaingraph import readers
 
@@ -433,8 +433,12 @@ def test_xlsx_read_by_calamine_as_openpyxl_reads_it(tmp_path):
     path = tmp_path / "book.xlsx"
     wb.save(path)
     [sheet] = open_tables(path)
-    assert sheet.header_row == 3
-    assert readers._calamine_rows(sheet) is not None  # (no error cell: calamine reads it)
+    assert sheet.header_row == 3 and sheet._cells is not None  # (no error cell: calamine read it)
+    # the header as openpyxl finds it
+    monkeypatch.setattr(readers, "_calamine_sheets", lambda *a: None)
+    assert open_tables(path) == [sheet] and open_tables(path, find_header=lambda c: "余额" in c) == [sheet]
+    monkeypatch.undo()
+    assert readers._calamine_rows(sheet) is not None and sheet._cells is None  # (used once, let go)
     fast, slow = _pieces_of(sheet, "calamine"), _pieces_of(sheet, "openpyxl")
     assert fast == slow
     records = [r for rows, _ in fast for r in rows]
