@@ -73,12 +73,12 @@ def write_statement(path: Path, n: int, seed: int = 0, n_accounts: int = 300, n_
 
 def write_workbook(csv_path: Path, path: Path) -> None:
     """The same statement as an .xlsx workbook (one sheet; amounts and balances as numbers,
-    the rest as text, as bank exports have them)."""
+    the rest as text in a shared-strings table, as Excel and bank exports save them)."""
     import csv
 
     import xlsxwriter
 
-    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    wb = xlsxwriter.Workbook(str(path))
     ws = wb.add_worksheet("交易明细")
     with open(csv_path, encoding="gb18030", newline="") as f:
         for i, row in enumerate(csv.reader(f)):
