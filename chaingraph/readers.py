@@ -810,17 +810,25 @@ def _cell_text(value) -> str:
 
 def _open_xlsx(path: pathlib.Path, find_header) -> list[Sheet]:
     _check_workbook(path)
-    parsed = _calamine_sheets(path)
-    if parsed is not None:   # every worksheet readable by calamine: its first rows from there
-        sheets, any_cells = [], False
+    book = _calamine_book(path)
+    if book is not None:   # every worksheet readable by calamine: its first rows from there
+        wb, names = book
+        sheets, any_cells, kept = [], False, 0
         try:
-            for name, ws in parsed:
+            for name in names:
+                ws = wb.get_sheet_by_name(name)
                 head = [[_cell_text(v) for v in values]
                         for values in itertools.islice(_calamine_iter(ws), HEADER_SEARCH_ROWS)]
                 any_cells = any_cells or any(any(r) for r in head)
                 at = _pick_header(head, find_header)
                 if at is not None:
-                    sheets.append(Sheet(path, name, "xlsx", None, _header_names(head[at]), at + 1, _cells=ws))
+                    # kept for reading its rows, unless the workbook's sheets kept so far are
+                    # already large (then parsed again when read: one at a time in memory)
+                    keep = kept + ws.height * ws.width <= _KEEP_CELLS
+                    kept += ws.height * ws.width if keep else 0
+                    sheets.append(Sheet(path, name, "xlsx", None, _header_names(head[at]), at + 1,
+                                        _cells=ws if keep else None))
+                del ws
         except Exception as e:
             raise ReadError(path, f"corrupt .xlsx workbook ({type(e).__name__}: {e})") from e
         return _found(path, sheets, any_cells)
@@ -946,10 +954,13 @@ def _calamine_rows(sheet: Sheet):
     the workbook was opened is used once, then let go."""
     ws, sheet._cells = sheet._cells, None
     if ws is None:
-        parsed = _calamine_sheets(sheet.path, sheet.name)
-        if parsed is None:
+        book = _calamine_book(sheet.path, sheet.name)
+        if book is None or not book[1]:
             return None
-        [(_, ws)] = parsed
+        try:
+            ws = book[0].get_sheet_by_name(sheet.name)
+        except Exception as e:
+            raise ReadError(sheet.path, f"corrupt .xlsx workbook ({type(e).__name__}: {e})") from e
     first = sheet.header_row + 1
     return enumerate(itertools.islice(_calamine_iter(ws), first - 1, None), first)
 
@@ -966,10 +977,13 @@ def _calamine_iter(ws):
     return (pad + row for row in ws.iter_rows())
 
 
-def _calamine_sheets(path: pathlib.Path, only: str | None = None):
-    """``[(name, calamine worksheet)]`` of the workbook's worksheets (or of the one named
-    ``only``), or None when openpyxl must read some of them: an error cell, an integer of
-    16 digits or more, or a huge declared area in its XML, or no python-calamine."""
+_KEEP_CELLS = 20_000_000   # cells of a workbook's sheets kept parsed from opening to reading (~0.5 GB)
+
+
+def _calamine_book(path: pathlib.Path, only: str | None = None):
+    """``(calamine workbook, names of its worksheets)`` (or of the one named ``only``), or
+    None when openpyxl must read some of them: an error cell, an integer of 16 digits or
+    more, or a huge declared area in its XML, or no python-calamine."""
     import zipfile
 
     try:
@@ -984,13 +998,13 @@ def _calamine_sheets(path: pathlib.Path, only: str | None = None):
                 part = _sheet_part(z, name)
                 if part is None or not _calamine_can_read(z, part):
                     return None
-            return [(name, wb.get_sheet_by_name(name)) for name in names]
+            return wb, names
     except Exception as e:  # zip, XML and calamine's own errors on a damaged file
         raise ReadError(path, f"corrupt .xlsx workbook ({type(e).__name__}: {e})") from e
 
 
 def _calamine_can_read(z, part: str) -> bool:
-    """Whether calamine reads the worksheet XML ``part`` as openpyxl does (see :func:`_calamine_sheets`)."""
+    """Whether calamine reads the worksheet XML ``part`` as openpyxl does (see :func:`_calamine_book`)."""
     with z.open(part) as f:
         tail = b""
         while block := f.read(1 << 22):

@@ -435,10 +435,15 @@ def test_xlsx_read_by_calamine_as_openpyxl_reads_it(tmp_path, monkeypatch):
     [sheet] = open_tables(path)
     assert sheet.header_row == 3 and sheet._cells is not None  # (no error cell: calamine read it)
     # the header as openpyxl finds it
-    monkeypatch.setattr(readers, "_calamine_sheets", lambda *a: None)
+    monkeypatch.setattr(readers, "_calamine_book", lambda *a: None)
     assert open_tables(path) == [sheet] and open_tables(path, find_header=lambda c: "余额" in c) == [sheet]
     monkeypatch.undo()
     assert readers._calamine_rows(sheet) is not None and sheet._cells is None  # (used once, let go)
+    # sheets not kept from opening (a large workbook) are parsed again when read: the same rows
+    monkeypatch.setattr(readers, "_KEEP_CELLS", 0)
+    [again] = open_tables(path)
+    assert again == sheet and again._cells is None
+    assert _pieces_of(again, "calamine") == _pieces_of(sheet, "openpyxl")
     fast, slow = _pieces_of(sheet, "calamine"), _pieces_of(sheet, "openpyxl")
     assert fast == slow
     records = [r for rows, _ in fast for r in rows]
