@@ -29,7 +29,8 @@ Decisions worth knowing:
   column; the other cells of such a row are not loaded half.
 - Workbooks are read by calamine (Rust, ~15x faster than openpyxl), which parses
   a whole sheet into memory (at most 1,048,576 rows) when the workbook is opened;
-  the data rows are then read from that parse. A workbook with an error cell, a
+  the data rows are then read from that parse (kept up to 20M cells a workbook,
+  parsed again beyond). A workbook with an error cell, a
   16-digit integer (which calamine cannot tell apart or keep exact) or a huge
   declared area in some sheet is opened by openpyxl, row by row, and only its
   clean sheets are read by calamine. Both give the same cells (tested).
