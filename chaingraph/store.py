@@ -107,7 +107,7 @@ class _StoredTables(Tables):
         """As :meth:`Tables.select`; a table not read yet is not read whole: ``column`` is
         read a row group at a time, and ``columns`` only of the row groups with a match.
         The evidence of a few edges of the 10M-transfer world: 0.5 s instead of reading
-        all 24M records (15 s, 8 GB)."""
+        all 19M records (15 s, 8 GB)."""
         if name in self.__dict__:
             return super().select(name, column, values, columns)
         import pyarrow as pa
