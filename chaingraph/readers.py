@@ -813,26 +813,12 @@ def _open_xlsx(path: pathlib.Path, find_header) -> list[Sheet]:
     _check_workbook(path)
     book = _calamine_book(path)
     if book is not None:   # every worksheet readable by calamine: its first rows from there
-        wb, names = book
-        sheets, any_cells, kept = [], False, 0
         try:
-            for name in names:
-                ws = wb.get_sheet_by_name(name)
-                head = [[_cell_text(v) for v in values]
-                        for values in itertools.islice(_calamine_iter(ws), HEADER_SEARCH_ROWS)]
-                any_cells = any_cells or any(any(r) for r in head)
-                at = _pick_header(head, find_header)
-                if at is not None:
-                    # kept for reading its rows, unless the workbook's sheets kept so far are
-                    # already large (then parsed again when read: one at a time in memory)
-                    keep = kept + ws.height * ws.width <= _KEEP_CELLS
-                    kept += ws.height * ws.width if keep else 0
-                    sheets.append(Sheet(path, name, "xlsx", None, _header_names(head[at]), at + 1,
-                                        _cells=ws if keep else None))
-                del ws
-        except Exception as e:
-            raise ReadError(path, f"corrupt .xlsx workbook ({type(e).__name__}: {e})") from e
-        return _found(path, sheets, any_cells)
+            return _open_calamine(path, *book, find_header)
+        except ReadError:
+            raise
+        except Exception:  # (calamine failed on a sheet: openpyxl reads it, or says what is wrong)
+            pass
     wb = _load_workbook(path)
     sheets, any_cells = [], False
     try:
@@ -849,6 +835,25 @@ def _open_xlsx(path: pathlib.Path, find_header) -> list[Sheet]:
         raise ReadError(path, f"corrupt .xlsx workbook ({type(e).__name__}: {e})") from e
     finally:
         wb.close()
+    return _found(path, sheets, any_cells)
+
+
+def _open_calamine(path: pathlib.Path, wb, names: list[str], find_header) -> list[Sheet]:
+    sheets, any_cells, kept = [], False, 0
+    for name in names:
+        ws = wb.get_sheet_by_name(name)
+        head = [[_cell_text(v) for v in values]
+                for values in itertools.islice(_calamine_iter(ws), HEADER_SEARCH_ROWS)]
+        any_cells = any_cells or any(any(r) for r in head)
+        at = _pick_header(head, find_header)
+        if at is not None:
+            # kept for reading its rows, unless the workbook's sheets kept so far are
+            # already large (then parsed again when read: one at a time in memory)
+            keep = kept + ws.height * ws.width <= _KEEP_CELLS
+            kept += ws.height * ws.width if keep else 0
+            sheets.append(Sheet(path, name, "xlsx", None, _header_names(head[at]), at + 1,
+                                _cells=ws if keep else None))
+        del ws
     return _found(path, sheets, any_cells)
 
 
@@ -960,8 +965,8 @@ def _calamine_rows(sheet: Sheet):
             return None
         try:
             ws = book[0].get_sheet_by_name(sheet.name)
-        except Exception as e:
-            raise ReadError(sheet.path, f"corrupt .xlsx workbook ({type(e).__name__}: {e})") from e
+        except Exception:  # (openpyxl reads it, or says what is wrong)
+            return None
     first = sheet.header_row + 1
     return enumerate(itertools.islice(_calamine_iter(ws), first - 1, None), first)
 
@@ -1000,8 +1005,8 @@ def _calamine_book(path: pathlib.Path, only: str | None = None):
                 if part is None or not _calamine_can_read(z, part):
                     return None
             return wb, names
-    except Exception as e:  # zip, XML and calamine's own errors on a damaged file
-        raise ReadError(path, f"corrupt .xlsx workbook ({type(e).__name__}: {e})") from e
+    except Exception:  # zip, XML or calamine's own error: openpyxl reads it, or says what is wrong
+        return None
 
 
 def _calamine_can_read(z, part: str) -> bool:

@@ -439,6 +439,13 @@ def test_xlsx_read_by_calamine_as_openpyxl_reads_it(tmp_path, monkeypatch):
     assert open_tables(path) == [sheet] and open_tables(path, find_header=lambda c: "余额" in c) == [sheet]
     monkeypatch.undo()
     assert readers._calamine_rows(sheet) is not None and sheet._cells is None  # (used once, let go)
+    # calamine failing on a workbook it was expected to read: openpyxl reads it
+    def boom(*a):
+        raise RuntimeError("calamine failed")
+
+    monkeypatch.setattr(readers, "_open_calamine", boom)
+    assert open_tables(path) == [sheet]
+    monkeypatch.undo()
     # sheets not kept from opening (a large workbook) are parsed again when read: the same rows
     monkeypatch.setattr(readers, "_KEEP_CELLS", 0)
     [again] = open_tables(path)
