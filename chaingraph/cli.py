@@ -76,7 +76,7 @@ def cmd_stats(args) -> int:
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("load", help="load case files (CSV, TSV, XLSX, JSON Lines; files or folders) into a store")
+    p = sub.add_parser("load", help="load case files (CSV, TSV, XLSX, XLS, JSON Lines; files or folders) into a store")
     p.add_argument("paths", nargs="+", help="files or folders (recursive)")
     p.add_argument("--store", required=True, help="store folder (created if absent)")
     p.add_argument("--mapping", action="append", help="your own loader mapping YAML (repeatable), tried first")

@@ -79,9 +79,10 @@ __all__ = ["BadRow", "Chunk", "Sheet", "detect_encoding", "iter_files", "open_ta
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
+XLS_SUFFIXES = (".xls",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
-#: Extensions :func:`iter_files` picks up in folders (``.xls`` so that it is reported).
-TABLE_SUFFIXES = TEXT_SUFFIXES + XLSX_SUFFIXES + JSONL_SUFFIXES + (".xls",)
+#: Extensions :func:`iter_files` picks up in folders.
+TABLE_SUFFIXES = TEXT_SUFFIXES + XLSX_SUFFIXES + JSONL_SUFFIXES + XLS_SUFFIXES
 
 HEADER_SEARCH_ROWS = 30  # the header is looked for among this many first rows
 JSONL_KEY_LINES = 1000  # the header of a JSON Lines file: keys of this many first lines
@@ -148,7 +149,8 @@ class Sheet:
     name : str or None
         The sheet name in a workbook, None for text and JSON Lines files.
     format : str
-        ``"csv"`` (any delimiter but tab), ``"tsv"`` (tab), ``"xlsx"`` or ``"jsonl"``.
+        ``"csv"`` (any delimiter but tab), ``"tsv"`` (tab), ``"xlsx"``, ``"xls"`` (Excel
+        97-2003) or ``"jsonl"``.
     encoding : str or None
         ``"utf-8"``, ``"utf-8-sig"``, ``"gb18030"`` or ``"utf-16"`` (text and JSON
         Lines files), None for workbooks.
@@ -202,6 +204,8 @@ class Sheet:
             raise ValueError(f"chunk size must be at least 1, not {size}")
         if self.format == "xlsx":
             pieces = _xlsx_pieces(self, size)
+        elif self.format == "xls":
+            pieces = _xls_pieces(self, size)
         elif self.format == "jsonl":
             pieces = _jsonl_pieces(self, size)
         else:
@@ -262,8 +266,8 @@ def open_tables(path: str | os.PathLike, *,
     Parameters
     ----------
     path : path
-        A ``.csv .tsv .txt`` (delimiter and encoding detected), ``.xlsx .xlsm``
-        or ``.jsonl .ndjson`` file.
+        A ``.csv .tsv .txt`` (delimiter and encoding detected), ``.xlsx .xlsm``,
+        ``.xls`` (Excel 97-2003) or ``.jsonl .ndjson`` file.
     find_header : callable, optional
         ``find_header(cells) -> bool`` is given the stripped cells of each of the
         first 30 rows and says whether that row is the header (bank exports put
@@ -283,8 +287,9 @@ def open_tables(path: str | os.PathLike, *,
     ------
     chaingraph.exc.ReadError
         With one line saying why, for: a missing path, a folder, an empty file,
-        no header row, an unknown or unsupported format (``.xls``), a corrupt
-        workbook.
+        no header row, an unknown format, a corrupt or password-protected
+        workbook, and an ``.xls`` that is really a web page or text (as some bank
+        systems export).
 
     Notes
     -----
@@ -301,7 +306,7 @@ def open_tables(path: str | os.PathLike, *,
         raise ReadError(path, "is a folder, not a file (iter_files expands folders)")
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
-        known = " ".join(s for s in TABLE_SUFFIXES if s != ".xls")
+        known = " ".join(TABLE_SUFFIXES)
         raise ReadError(path, f"unknown file type {path.suffix or '(no extension)'!r}: "
                               f"chaingraph reads {known}")
     try:
@@ -309,7 +314,9 @@ def open_tables(path: str | os.PathLike, *,
             raise ReadError(path, "empty file")
         with open(path, "rb") as f:
             magic = f.read(8)
-        if suffix == ".xls":
+        if suffix in XLS_SUFFIXES:
+            if magic.startswith(_OLE_MAGIC):
+                return _open_xls(path, find_header)
             raise ReadError(path, _xls_message(path, magic))
         if suffix in XLSX_SUFFIXES:
             return _open_xlsx(path, find_header)
@@ -737,8 +744,6 @@ def _text_piece(sheet: Sheet, batch, numbers, irregular, check_replaced: bool):
 def _xls_message(path: pathlib.Path, magic: bytes) -> str:
     if magic.startswith(_ZIP_MAGIC):
         return "is an .xlsx workbook under an .xls name: rename it to .xlsx"
-    if magic.startswith(_OLE_MAGIC):
-        return "old Excel 97-2003 .xls format is not read: open it in Excel or WPS and save as .xlsx"
     if magic.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
         return ("is a web page (HTML) under an .xls name, as some bank systems export: "
                 "open it in Excel or WPS and save as .xlsx")
@@ -902,7 +907,8 @@ def _openpyxl_pieces(sheet: Sheet, size: int):
 
 
 def _cell_pieces(sheet: Sheet, numbered, size: int):
-    """(DataFrame, bad rows) pieces of ``numbered``: (row number, cell values) below the header."""
+    """(DataFrame, bad rows) pieces of ``numbered``: (row number, cell values) below the header.
+    A bad row's text leaves out empty cells at its end (engines pad rows differently)."""
     from openpyxl.utils import get_column_letter
 
     header, width = sheet.header, len(sheet.header)
@@ -917,9 +923,9 @@ def _cell_pieces(sheet: Sheet, numbered, size: int):
         if errors:
             i, code = errors[0]
             column = header[i] if i < width else get_column_letter(i + 1)
-            bad.append(BadRow(number, column, _cut("\t".join(cells)), f"formula error {code}"))
+            bad.append(BadRow(number, column, _cut("\t".join(cells).rstrip("\t")), f"formula error {code}"))
         elif beyond:
-            bad.append(BadRow(number, None, _cut("\t".join(cells)), f"value in column {get_column_letter(beyond[0] + 1)}"
+            bad.append(BadRow(number, None, _cut("\t".join(cells).rstrip("\t")), f"value in column {get_column_letter(beyond[0] + 1)}"
                                                                     ", right of the last header column"))
         else:
             cells += [""] * (width - len(cells))
@@ -1046,6 +1052,79 @@ def _sheet_part(z, name: str) -> str | None:
     except (KeyError, StopIteration, ET.ParseError):
         return None
     return None
+
+
+# --------------------------------------------------------------------------- old Excel (.xls)
+
+
+def _xls_book(path: pathlib.Path):
+    import xlrd
+
+    try:
+        return xlrd.open_workbook(str(path), on_demand=True)
+    except Exception as e:  # xlrd's and the compound file's errors on a damaged file
+        if "encrypt" in str(e).lower():
+            raise ReadError(path, "is password-protected: open it in Excel or WPS and save it "
+                                  "without a password") from e
+        raise ReadError(path, f"corrupt .xls workbook ({type(e).__name__}: {e})") from e
+
+
+def _xls_values(book, ws, i: int) -> list:
+    """Row ``i`` of an xlrd sheet as the values openpyxl gives for a workbook cell: text,
+    numbers, booleans, datetimes (a time of day alone for a date cell below 1), None for an
+    empty cell and the error's text (``#REF!``) for an error cell."""
+    import xlrd
+
+    out = []
+    for t, v in zip(ws.row_types(i), ws.row_values(i)):
+        if t in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+            v = None
+        elif t == xlrd.XL_CELL_BOOLEAN:
+            v = bool(v)
+        elif t == xlrd.XL_CELL_ERROR:
+            v = xlrd.error_text_from_code.get(v, "#N/A")
+        elif t == xlrd.XL_CELL_DATE:
+            try:
+                d = xlrd.xldate.xldate_as_datetime(v, book.datemode)
+                v = d.time() if 0 <= v < 1 else d
+            except (ValueError, OverflowError, xlrd.xldate.XLDateError):
+                pass  # (left as the number)
+        out.append(v)
+    return out
+
+
+def _open_xls(path: pathlib.Path, find_header) -> list[Sheet]:
+    """Sheets of an old Excel 97-2003 workbook (read by xlrd; at most 65,536 rows a sheet)."""
+    book = _xls_book(path)
+    sheets, any_cells = [], False
+    try:
+        for name in book.sheet_names():
+            ws = book.sheet_by_name(name)
+            head = [[_cell_text(v) for v in _xls_values(book, ws, i)] for i in range(min(ws.nrows, HEADER_SEARCH_ROWS))]
+            any_cells = any_cells or any(any(r) for r in head)
+            at = _pick_header(head, find_header)
+            if at is not None:
+                sheets.append(Sheet(path, name, "xls", None, _header_names(head[at]), at + 1))
+            book.unload_sheet(name)
+    except Exception as e:
+        raise ReadError(path, f"corrupt .xls workbook ({type(e).__name__}: {e})") from e
+    finally:
+        book.release_resources()
+    return _found(path, sheets, any_cells)
+
+
+def _xls_pieces(sheet: Sheet, size: int):
+    book = _xls_book(sheet.path)
+    try:
+        ws = book.sheet_by_name(sheet.name)
+        rows = ((i + 1, _xls_values(book, ws, i)) for i in range(sheet.header_row, ws.nrows))
+        yield from _cell_pieces(sheet, rows, size)
+    except ReadError:
+        raise
+    except Exception as e:
+        raise ReadError(sheet.path, f"corrupt .xls workbook ({type(e).__name__}: {e})") from e
+    finally:
+        book.release_resources()
 
 
 # --------------------------------------------------------------------------- JSON Lines

@@ -159,6 +159,19 @@ def test_cli_evidence_of_entities_and_edges(case_dir, tmp_path, capsys):
     assert "bank_account:" in capsys.readouterr().err
 
 
+def test_an_old_excel_xls_statement_loads(tmp_path):
+    # Excel 97-2003 (.xls), as many bank systems still export: every row accounted for
+    from pathlib import Path
+
+    xls = Path(__file__).parent / "fixtures" / "readers" / "statement.xls"
+    r = load(xls, tmp_path / "store")
+    [f] = r.files
+    assert (f.kind, f.sheet, f.read) == ("bank_statement", "交易明细", 4)
+    assert f.read == f.loaded + f.merged + f.rejected and f.loaded >= 1
+    assert "bank_account:6222021234567890123" in set(r.store.nodes["id"])
+    assert {u["sheet"] for u in r.unrecognised} == {"话单"}  # (call records without a time: said why)
+
+
 def test_loading_again_changes_nothing(case_dir, tmp_path):
     load(case_dir, tmp_path / "store")
     first = Store.open(tmp_path / "store")

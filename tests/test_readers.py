@@ -318,7 +318,9 @@ def test_missing_directory_empty_unknown_files(tmp_path):
     assert "unknown file type '.pdf'" in message(write(tmp_path / "x.pdf", "%PDF"))
     old = tmp_path / "old.xls"
     old.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100)
-    assert "save as .xlsx" in message(old)
+    assert "corrupt .xls workbook" in message(old)
+    assert "rename it to .xlsx" in message(write(tmp_path / "zip.xls", "PK\x03\x04 a zip"))
+    assert "web page (HTML)" in message(write(tmp_path / "page.xls", "<html><table><tr><td>1</td></tr></table></html>"))
     assert "rename it to .txt" in message(write(tmp_path / "fake.xls", "户名\t金额\n张三\t1\n"))
     assert "corrupt" in message(write(tmp_path / "bad.xlsx", "PK\x03\x04 not really a zip"))
     assert "not an .xlsx workbook" in message(write(tmp_path / "text.xlsx", "a,b\n1,2\n"))
@@ -490,6 +492,30 @@ def test_xlsx_error_cells_long_integers_and_huge_areas_are_read_by_openpyxl(tmp_
     sheet = rewrite("wide.xlsx", b'<dimension ref="A1:B2"', b'<dimension ref="A1:XFD20000"')
     assert readers._calamine_rows(sheet) is None
     assert read_all(sheet)[0]["交易卡号"].tolist() == ["1234"]
+
+
+def test_xls_sheets_values_and_formula_errors():
+    # an Excel 97-2003 workbook (tests/fixtures/readers/make_statement_xls.py): the same
+    # sheets, cells, row numbers and bad rows as the same workbook saved as .xlsx gives
+    flow, calls = open_tables(FIXTURES / "statement.xls")
+    assert (flow.name, flow.format, flow.encoding, flow.header_row) == ("交易明细", "xls", None, 2)
+    assert flow.header == ["交易卡号", "交易时间", "交易金额", "余额", "入账日期", "备注"]
+    rows, bad = read_all(flow)
+    assert rows.to_dict("records") == [
+        {"交易卡号": "6222021234567890123", "交易时间": "2024-01-05 09:30:15", "交易金额": "100",
+         "余额": "2500.5", "入账日期": "2024-01-05", "备注": "转账", "_row": 3},
+        {"交易卡号": "6.222021234567891e+18", "交易时间": "2024-01-06 08:00:00",
+         "交易金额": "12345678901234", "余额": "", "入账日期": "09:30:00", "备注": "TRUE", "_row": 6},
+    ]
+    assert [(b.row, b.column, b.reason) for b in bad] == [
+        (4, "余额", "formula error #REF!"),
+        (7, None, "value in column G, right of the last header column"),
+    ]
+    assert bad[0].raw == "6222021234567890123\t2024-01-05 10:00:00\t50\t#REF!"
+    assert (calls.name, calls.header_row) == ("话单", 1)
+    assert read_all(calls)[0].to_dict("records") == [
+        {"本机号码": "13800000000", "对方号码": "13900000000", "通话时长": "61", "_row": 2}]
+    assert [s.name for s in open_tables(FIXTURES / "statement.xls", find_header=lambda c: "本机号码" in c)] == ["话单"]
 
 
 # --------------------------------------------------------------------------- JSON Lines
