@@ -56,6 +56,7 @@ Examples
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -814,6 +815,26 @@ def _cell_text(value) -> str:
     return str(value).strip()
 
 
+@contextlib.contextmanager
+def _workbook_errors(path: pathlib.Path, ext: str):
+    """Any failure but a ReadError while reading a workbook: one line naming the file."""
+    try:
+        yield
+    except ReadError:
+        raise
+    except Exception as e:  # zip, XML, BIFF and engine errors of a damaged file
+        raise ReadError(path, f"corrupt {ext} workbook ({type(e).__name__}: {e})") from e
+
+
+def _workbook_sheet(path: pathlib.Path, fmt: str, name: str, rows, find_header, **extra):
+    """``(Sheet or None, any cell filled)`` of a workbook sheet from the cell values of its
+    first rows: None when no header is among them."""
+    head = [[_cell_text(v) for v in values] for values in itertools.islice(rows, HEADER_SEARCH_ROWS)]
+    at = _pick_header(head, find_header)
+    sheet = None if at is None else Sheet(path, name, fmt, None, _header_names(head[at]), at + 1, **extra)
+    return sheet, any(any(r) for r in head)
+
+
 def _open_xlsx(path: pathlib.Path, find_header) -> list[Sheet]:
     _check_workbook(path)
     book = _calamine_book(path)
@@ -825,44 +846,35 @@ def _open_xlsx(path: pathlib.Path, find_header) -> list[Sheet]:
         except Exception:  # (calamine failed on a sheet: openpyxl reads it, or says what is wrong)
             pass
     wb = _load_workbook(path)
-    sheets, any_cells = [], False
+    found = []
     try:
-        for ws in wb.worksheets:
-            ws.reset_dimensions()  # some writers record wrong sheet sizes
-            head = [[_cell_text(v) for v in values]
-                    for values in itertools.islice(ws.iter_rows(values_only=True),
-                                                   HEADER_SEARCH_ROWS)]
-            any_cells = any_cells or any(any(r) for r in head)
-            at = _pick_header(head, find_header)
-            if at is not None:
-                sheets.append(Sheet(path, ws.title, "xlsx", None, _header_names(head[at]), at + 1))
-    except Exception as e:
-        raise ReadError(path, f"corrupt .xlsx workbook ({type(e).__name__}: {e})") from e
+        with _workbook_errors(path, ".xlsx"):
+            for ws in wb.worksheets:
+                ws.reset_dimensions()  # some writers record wrong sheet sizes
+                found.append(_workbook_sheet(path, "xlsx", ws.title, ws.iter_rows(values_only=True), find_header))
     finally:
         wb.close()
-    return _found(path, sheets, any_cells)
+    return _found(path, found)
 
 
 def _open_calamine(path: pathlib.Path, wb, names: list[str], find_header) -> list[Sheet]:
-    sheets, any_cells, kept = [], False, 0
+    found, kept = [], 0
     for name in names:
         ws = wb.get_sheet_by_name(name)
-        head = [[_cell_text(v) for v in values]
-                for values in itertools.islice(_calamine_iter(ws), HEADER_SEARCH_ROWS)]
-        any_cells = any_cells or any(any(r) for r in head)
-        at = _pick_header(head, find_header)
-        if at is not None:
-            # kept for reading its rows, unless the workbook's sheets kept so far are
-            # already large (then parsed again when read: one at a time in memory)
-            keep = kept + ws.height * ws.width <= _KEEP_CELLS
-            kept += ws.height * ws.width if keep else 0
-            sheets.append(Sheet(path, name, "xlsx", None, _header_names(head[at]), at + 1,
-                                _cells=ws if keep else None))
+        # kept for reading its rows, unless the workbook's sheets kept so far are already
+        # large (then parsed again when read: one at a time in memory)
+        keep = kept + ws.height * ws.width <= _KEEP_CELLS
+        sheet, filled = _workbook_sheet(path, "xlsx", name, _calamine_iter(ws), find_header, _cells=ws if keep else None)
+        kept += ws.height * ws.width if keep and sheet is not None else 0
+        found.append((sheet, filled))
         del ws
-    return _found(path, sheets, any_cells)
+    return _found(path, found)
 
 
-def _found(path, sheets: list[Sheet], any_cells: bool) -> list[Sheet]:
+def _found(path, found: list) -> list[Sheet]:
+    """The sheets with a header of a workbook's ``(Sheet or None, any cell filled)``."""
+    sheets = [sheet for sheet, _ in found if sheet is not None]
+    any_cells = any(filled for _, filled in found)
     if not sheets:
         raise ReadError(path, f"no sheet has a header row in its first {HEADER_SEARCH_ROWS} rows"
                         if any_cells else "empty workbook: no sheet has any cells")
@@ -883,25 +895,18 @@ def _xlsx_pieces(sheet: Sheet, size: int):
     if values is None:
         yield from _openpyxl_pieces(sheet, size)
         return
-    try:
+    with _workbook_errors(sheet.path, ".xlsx"):
         yield from _cell_pieces(sheet, values, size)
-    except ReadError:
-        raise
-    except Exception as e:
-        raise ReadError(sheet.path, f"corrupt .xlsx workbook ({type(e).__name__}: {e})") from e
 
 
 def _openpyxl_pieces(sheet: Sheet, size: int):
     wb = _load_workbook(sheet.path)
     try:
-        ws = wb[sheet.name]
-        ws.reset_dimensions()
-        first = sheet.header_row + 1
-        yield from _cell_pieces(sheet, enumerate(ws.iter_rows(min_row=first, values_only=True), first), size)
-    except ReadError:
-        raise
-    except Exception as e:
-        raise ReadError(sheet.path, f"corrupt .xlsx workbook ({type(e).__name__}: {e})") from e
+        with _workbook_errors(sheet.path, ".xlsx"):
+            ws = wb[sheet.name]
+            ws.reset_dimensions()
+            first = sheet.header_row + 1
+            yield from _cell_pieces(sheet, enumerate(ws.iter_rows(min_row=first, values_only=True), first), size)
     finally:
         wb.close()
 
@@ -1096,33 +1101,25 @@ def _xls_values(book, ws, i: int) -> list:
 def _open_xls(path: pathlib.Path, find_header) -> list[Sheet]:
     """Sheets of an old Excel 97-2003 workbook (read by xlrd; at most 65,536 rows a sheet)."""
     book = _xls_book(path)
-    sheets, any_cells = [], False
+    found = []
     try:
-        for name in book.sheet_names():
-            ws = book.sheet_by_name(name)
-            head = [[_cell_text(v) for v in _xls_values(book, ws, i)] for i in range(min(ws.nrows, HEADER_SEARCH_ROWS))]
-            any_cells = any_cells or any(any(r) for r in head)
-            at = _pick_header(head, find_header)
-            if at is not None:
-                sheets.append(Sheet(path, name, "xls", None, _header_names(head[at]), at + 1))
-            book.unload_sheet(name)
-    except Exception as e:
-        raise ReadError(path, f"corrupt .xls workbook ({type(e).__name__}: {e})") from e
+        with _workbook_errors(path, ".xls"):
+            for name in book.sheet_names():
+                ws = book.sheet_by_name(name)
+                rows = (_xls_values(book, ws, i) for i in range(ws.nrows))
+                found.append(_workbook_sheet(path, "xls", name, rows, find_header))
+                book.unload_sheet(name)
     finally:
         book.release_resources()
-    return _found(path, sheets, any_cells)
+    return _found(path, found)
 
 
 def _xls_pieces(sheet: Sheet, size: int):
     book = _xls_book(sheet.path)
     try:
-        ws = book.sheet_by_name(sheet.name)
-        rows = ((i + 1, _xls_values(book, ws, i)) for i in range(sheet.header_row, ws.nrows))
-        yield from _cell_pieces(sheet, rows, size)
-    except ReadError:
-        raise
-    except Exception as e:
-        raise ReadError(sheet.path, f"corrupt .xls workbook ({type(e).__name__}: {e})") from e
+        with _workbook_errors(sheet.path, ".xls"):
+            ws = book.sheet_by_name(sheet.name)
+            yield from _cell_pieces(sheet, ((i + 1, _xls_values(book, ws, i)) for i in range(sheet.header_row, ws.nrows)), size)
     finally:
         book.release_resources()
 
