@@ -361,23 +361,29 @@ def workbook(tmp_path):
     return path
 
 
+# the statement sheet of the workbook fixtures (.xlsx above, .xls in fixtures/readers) as read
+STATEMENT_HEADER = ["交易卡号", "交易时间", "交易金额", "余额", "入账日期", "备注"]
+STATEMENT_ROW_3 = {"交易卡号": "6222021234567890123", "交易时间": "2024-01-05 09:30:15", "交易金额": "100",
+                   "余额": "2500.5", "入账日期": "2024-01-05", "备注": "转账", "_row": 3}
+# a card number stored as a number has lost its digits: kept visibly so
+STATEMENT_ROW_6 = {"交易卡号": "6.222021234567891e+18", "交易时间": "2024-01-06 08:00:00",
+                   "交易金额": "12345678901234", "余额": "", "入账日期": "", "备注": "", "_row": 6}
+STATEMENT_BAD = [(4, "余额", "formula error #REF!"), (7, None, "value in column G, right of the last header column")]
+STATEMENT_BAD_RAW = "6222021234567890123\t2024-01-05 10:00:00\t50\t#REF!"
+
+
+def check_statement_sheet(sheet, name, fmt, **row_6):
+    assert (sheet.name, sheet.format, sheet.encoding, sheet.header_row) == (name, fmt, None, 2)
+    assert sheet.header == STATEMENT_HEADER
+    rows, bad = read_all(sheet)
+    assert rows.to_dict("records") == [STATEMENT_ROW_3, {**STATEMENT_ROW_6, **row_6}]
+    assert [(b.row, b.column, b.reason) for b in bad] == STATEMENT_BAD
+    assert bad[0].raw == STATEMENT_BAD_RAW
+
+
 def test_xlsx_sheets_values_and_formula_errors(workbook):
     flow, calls = open_tables(workbook)
-    assert (flow.name, flow.format, flow.encoding, flow.header_row) == ("流水", "xlsx", None, 2)
-    assert flow.header == ["交易卡号", "交易时间", "交易金额", "余额", "入账日期", "备注"]
-    rows, bad = read_all(flow)
-    assert rows.to_dict("records") == [
-        {"交易卡号": "6222021234567890123", "交易时间": "2024-01-05 09:30:15", "交易金额": "100",
-         "余额": "2500.5", "入账日期": "2024-01-05", "备注": "转账", "_row": 3},
-        # a card number stored as a number has lost its digits: kept visibly so
-        {"交易卡号": "6.222021234567891e+18", "交易时间": "2024-01-06 08:00:00",
-         "交易金额": "12345678901234", "余额": "", "入账日期": "", "备注": "", "_row": 6},
-    ]
-    assert [(b.row, b.column, b.reason) for b in bad] == [
-        (4, "余额", "formula error #REF!"),
-        (7, None, "value in column G, right of the last header column"),
-    ]
-    assert bad[0].raw == "6222021234567890123\t2024-01-05 10:00:00\t50\t#REF!"
+    check_statement_sheet(flow, "流水", "xlsx")
 
     assert (calls.name, calls.header, calls.header_row) == ("话单", ["本机号码", "对方号码", "通话时长"], 1)
     rows, bad = read_all(calls)
@@ -498,20 +504,8 @@ def test_xls_sheets_values_and_formula_errors():
     # an Excel 97-2003 workbook (tests/fixtures/readers/make_statement_xls.py): the same
     # sheets, cells, row numbers and bad rows as the same workbook saved as .xlsx gives
     flow, calls = open_tables(FIXTURES / "statement.xls")
-    assert (flow.name, flow.format, flow.encoding, flow.header_row) == ("交易明细", "xls", None, 2)
-    assert flow.header == ["交易卡号", "交易时间", "交易金额", "余额", "入账日期", "备注"]
-    rows, bad = read_all(flow)
-    assert rows.to_dict("records") == [
-        {"交易卡号": "6222021234567890123", "交易时间": "2024-01-05 09:30:15", "交易金额": "100",
-         "余额": "2500.5", "入账日期": "2024-01-05", "备注": "转账", "_row": 3},
-        {"交易卡号": "6.222021234567891e+18", "交易时间": "2024-01-06 08:00:00",
-         "交易金额": "12345678901234", "余额": "", "入账日期": "09:30:00", "备注": "TRUE", "_row": 6},
-    ]
-    assert [(b.row, b.column, b.reason) for b in bad] == [
-        (4, "余额", "formula error #REF!"),
-        (7, None, "value in column G, right of the last header column"),
-    ]
-    assert bad[0].raw == "6222021234567890123\t2024-01-05 10:00:00\t50\t#REF!"
+    # (its row 6 also has a time of day and a boolean)
+    check_statement_sheet(flow, "交易明细", "xls", 入账日期="09:30:00", 备注="TRUE")
     assert (calls.name, calls.header_row) == ("话单", 1)
     assert read_all(calls)[0].to_dict("records") == [
         {"本机号码": "13800000000", "对方号码": "13900000000", "通话时长": "61", "_row": 2}]
