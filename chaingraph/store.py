@@ -95,13 +95,16 @@ class _StoredTables(Tables):
         try:
             df = _read_parquet(self._dir / f"{name}.parquet")
         except (OSError, ValueError) as e:
-            raise StoreError(f"{self._dir}: {name} cannot be read ({e}); if another load replaced this "
-                             "version since the store was opened, open it again") from None
+            raise self._unreadable(name, e) from None
         setattr(self, name, df)
         return df
 
     def forget(self, name: str) -> None:
         self.__dict__.pop(name, None)  # (read again from disk if used again)
+
+    def _unreadable(self, name: str, e: Exception) -> StoreError:
+        return StoreError(f"{self._dir}: {name} cannot be read ({e}); if another load replaced this "
+                          "version since the store was opened, open it again")
 
     def select(self, name: str, column: str, values, columns: list[str]) -> pd.DataFrame:
         """As :meth:`Tables.select`; a table not read yet is not read whole: ``column`` is
@@ -125,8 +128,7 @@ class _StoredTables(Tables):
                     parts.append(pf.read_row_group(i, columns=columns, use_pandas_metadata=True).filter(hit))
             table = pa.concat_tables(parts) if parts else pf.schema_arrow.empty_table().select(columns)
         except (OSError, ValueError, pa.ArrowException) as e:
-            raise StoreError(f"{self._dir}: {name} cannot be read ({e}); if another load replaced this "
-                             "version since the store was opened, open it again") from None
+            raise self._unreadable(name, e) from None
         return table.to_pandas()
 
 
