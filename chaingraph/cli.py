@@ -33,6 +33,7 @@ def _print_json(obj) -> None:
 
 
 def cmd_load(args) -> int:
+    from .export import write_csv
     from .ingest import load
 
     def progress(msg):
@@ -41,7 +42,7 @@ def cmd_load(args) -> int:
 
     report = load(args.paths, args.store, mappings=args.mapping or [], progress=progress)
     if args.rejects:
-        report.rejects.drop(columns=["file_id"]).to_csv(args.rejects, index=False, encoding="utf-8-sig")
+        write_csv(args.rejects, report.rejects.drop(columns=["file_id"]))
     if args.json:
         _print_json({
             "files": [f.as_dict() for f in report.files],

@@ -321,6 +321,12 @@ def _write_csv(path: Path, sheets) -> list[Path]:
     return written
 
 
+def write_csv(path, df: pd.DataFrame) -> Path:
+    """Write one table as CSV (UTF-8 with BOM), text a spreadsheet would run as a formula
+    made safe as in :func:`write_table` (rejected rows quote the cells of input files)."""
+    return _write_csv(Path(path), {"": df})[0]
+
+
 _BAD_SHEET = re.compile(r"[\[\]:*?/\\]")
 
 

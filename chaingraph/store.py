@@ -30,6 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from .exc import StoreError
+from .export import write_csv
 from .schema import Schema, load_schema
 
 TABLES = ("nodes", "edges", "node_obs", "edge_obs", "files", "rejects")
@@ -342,7 +343,7 @@ class _Writer:
         st.__dict__.pop("index", None)
         if old and (path / old).exists():
             shutil.rmtree(path / old, ignore_errors=True)
-        rejects[REJECT_COLUMNS].to_csv(path / "rejects.csv", index=False, encoding="utf-8-sig")
+        write_csv(path / "rejects.csv", rejects[REJECT_COLUMNS])
 
     def abort(self) -> None:
         """Drop the version being written; the store stays as it was."""

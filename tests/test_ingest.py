@@ -267,6 +267,23 @@ def test_bad_input_is_one_clear_line_and_other_files_still_load(case_dir, tmp_pa
     assert "Traceback" not in err
 
 
+def test_rejected_cells_that_look_like_formulas_are_written_safe_for_spreadsheets(tmp_path, capsys):
+    import csv
+
+    f = tmp_path / "s.csv"
+    f.write_text("交易卡号,交易时间,交易金额,对手账号\n"
+                 f"{CARD_A},2024-01-01 00:00:00,=1+2,{CARD_B}\n"
+                 f'"=HYPERLINK(""http://x"",""y"")",2024-01-01 00:00:00,5,{CARD_B}\n', encoding="utf-8")
+    assert main(["load", str(f), "--store", str(tmp_path / "store"), "--rejects", str(tmp_path / "rej.csv")]) == 0
+    capsys.readouterr()
+    for out in (tmp_path / "store" / "rejects.csv", tmp_path / "rej.csv"):
+        with open(out, encoding="utf-8-sig", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert [(r["row"], r["raw"]) for r in rows] == [("2", "'=1+2"), ("3", "'=HYPERLINK(\"http://x\",\"y\")")], out
+    # the store keeps the cells as written
+    assert Store.open(tmp_path / "store").rejects["raw"].tolist() == ["=1+2", '=HYPERLINK("http://x","y")']
+
+
 def test_stats_json(case_dir, tmp_path, capsys):
     load(case_dir, tmp_path / "store")
     assert main(["stats", "--store", str(tmp_path / "store"), "--json"]) == 0
