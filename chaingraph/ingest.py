@@ -221,9 +221,11 @@ class _Applier:
                     reject |= has_err
             missing = ~usable & ~reject
             if missing.any():
-                c = group[0]
                 rcol[missing] = " or ".join(self._label(c) for c in group)
-                rraw[missing] = ""
+                # the first column's cell as written: empty, or a marker of no value ("n/a", "无")
+                shown = next((self.shown.get(c, raw[c]) for c in group if c in raw), None)
+                shown = shown.to_numpy(dtype=object, na_value="")[missing] if shown is not None else ""
+                rraw[missing] = shown
                 rwhy[missing] = "empty required value"
                 reject |= missing
         rej = [pd.DataFrame({"row": rownum[reject], "column": rcol[reject], "raw": rraw[reject], "reason": rwhy[reject], "action": "row rejected"})]
