@@ -556,7 +556,9 @@ def _transfer_groups(key: dict, tol: pd.Timedelta) -> np.ndarray:
     1. exact duplicates (same ends, amount, time, transaction id, statement side);
     2. the same transaction id on both sides;
     3. otherwise one observation from the payer's statement and one from the
-       payee's with the same ends and amount, nearest in time within ``tol``.
+       payee's with the same ends and amount, nearest in time within ``tol``; where
+       that leaves records of both sides unpaired, as many pairs as can be made
+       (:func:`_repair_pairs`).
     """
     pos = key["pos"]
     parent = np.arange(pos.max() + 1) if len(pos) else np.arange(0)
@@ -592,11 +594,99 @@ def _transfer_groups(key: dict, tol: pd.Timedelta) -> np.ndarray:
         m["pos_b"] = m["pos_b"].astype("int64")
         m["dt"] = (m["time"] - m["time_b"]).abs()
         m = m.sort_values("dt").drop_duplicates("pos_b").drop_duplicates("pos")
-        lo = np.minimum(m["pos"].to_numpy(), m["pos_b"].to_numpy())
-        parent[m["pos"].to_numpy()] = lo
-        parent[m["pos_b"].to_numpy()] = lo
+        pair_a, pair_b = _repair_pairs(a, b, m["pos"].to_numpy(), m["pos_b"].to_numpy(), tol)
+        lo = np.minimum(pair_a, pair_b)
+        parent[pair_a] = lo
+        parent[pair_b] = lo
         parent = _resolve(parent)
     return parent[pos]
+
+
+def _repair_pairs(a: pd.DataFrame, b: pd.DataFrame, pa: np.ndarray, pb: np.ndarray, tol: pd.Timedelta):
+    """The pairs ``pa[i]``-``pb[i]`` (positions in ``a`` and ``b``), with the groups (same ends
+    and amount) where records of both sides were left unpaired paired again by
+    :func:`_best_pairs`.
+
+    Pairing each record with its nearest counterpart leaves two records unpaired when two
+    of them share a nearest one: two payments of the same amount a second apart, stamped
+    0 s and 2 s later by the payee's bank, are two transfers, not three."""
+    left_a = a[~a["pos"].isin(pa)]
+    left_b = b[~b["pos"].isin(pb)]
+    key = ["source", "target", "cents"]
+    both = left_a[key].drop_duplicates().merge(left_b[key].drop_duplicates(), on=key)
+    if not len(both):
+        return pa, pb
+    grp = both.assign(_g=np.arange(len(both)))
+    ga = a.merge(grp, on=key)
+    gb = b.merge(grp, on=key)
+    redo = np.concatenate([ga["pos"].to_numpy(), gb["pos"].to_numpy()])
+    keep = ~(np.isin(pa, redo) | np.isin(pb, redo))
+    out_a, out_b = [pa[keep]], [pb[keep]]
+    tol_ns = int(tol.value)
+    ta = ga.groupby("_g")
+    for g, rows_b in gb.groupby("_g"):
+        rows_a = ta.get_group(g).sort_values("time")
+        rows_b = rows_b.sort_values("time")
+        i, j = _best_pairs(rows_a["time"].to_numpy("int64", na_value=0), rows_b["time"].to_numpy("int64", na_value=0), tol_ns)
+        out_a.append(rows_a["pos"].to_numpy()[i])
+        out_b.append(rows_b["pos"].to_numpy()[j])
+    return np.concatenate(out_a).astype(np.int64), np.concatenate(out_b).astype(np.int64)
+
+
+def _best_pairs(ta: np.ndarray, tb: np.ndarray, tol: int, limit: int = 250_000):
+    """Pairs (i, j) of the sorted times ``ta`` and ``tb`` at most ``tol`` apart: as many as can
+    be made, and of those the ones closest in time in all.
+
+    Some such pairing never crosses (the i-th paired payer record goes with the i-th paired
+    payee record), so it is found by a table over prefixes (len(ta) x len(tb) steps); past
+    ``limit`` steps, a scan in time order makes as many pairs, not always the closest.
+
+    >>> _best_pairs([0, 1], [0, 2], 600)                     # nearest-first would pair 1 with 0 too
+    ([0, 1], [0, 1])
+    >>> _best_pairs([0, 10], [9, 20], 10)                    # 10-9 is closer, but only 0-9, 10-20 pair both
+    ([0, 1], [0, 1])
+    >>> _best_pairs([0], [-500, 5], 600)                     # as many pairs either way: the closer one
+    ([0], [1])
+    """
+    n, m = len(ta), len(tb)
+    if n * m > limit:
+        i = j = 0
+        pi, pj = [], []
+        while i < n and j < m:
+            if ta[i] + tol < tb[j]:
+                i += 1
+            elif tb[j] + tol < ta[i]:
+                j += 1
+            else:
+                pi.append(i)
+                pj.append(j)
+                i += 1
+                j += 1
+        return pi, pj
+    # best[i][j]: (pairs, -total gap) over ta[:i], tb[:j]
+    best = [[(0, 0)] * (m + 1) for _ in range(n + 1)]
+    for i in range(1, n + 1):
+        row, up = best[i], best[i - 1]
+        for j in range(1, m + 1):
+            v = max(up[j], row[j - 1])
+            gap = abs(int(ta[i - 1]) - int(tb[j - 1]))
+            if gap <= tol:
+                c, g = up[j - 1]
+                v = max(v, (c + 1, g - gap))
+            row[j] = v
+    pi, pj = [], []
+    i, j = n, m
+    while i and j:
+        if best[i][j] == best[i - 1][j]:
+            i -= 1
+        elif best[i][j] == best[i][j - 1]:
+            j -= 1
+        else:
+            pi.append(i - 1)
+            pj.append(j - 1)
+            i -= 1
+            j -= 1
+    return pi[::-1], pj[::-1]
 
 
 def derive_edges(obs: pd.DataFrame, schema: Schema, tol: pd.Timedelta = DEFAULT_TOLERANCE, ends=None, node_ids=None):
