@@ -265,15 +265,16 @@ def _statements(transfers):
 @example([   # two 5,000 payments a second apart, stamped 0 s and 1 s later by the payee's bank
     {"src": X, "dst": Y, "cents": 500000, "t_payer": datetime(2024, 3, 1, 9), "t_payee": datetime(2024, 3, 1, 9)},
     {"src": X, "dst": Y, "cents": 500000, "t_payer": datetime(2024, 3, 1, 9, 0, 1), "t_payee": datetime(2024, 3, 1, 9, 0, 2)}])
-def test_each_transfer_is_one_edge_when_both_statements_show_it(tmp_path_factory, transfers):
+def test_each_transfer_is_one_edge_when_both_statements_show_it_loaded_together_or_apart(tmp_path_factory, transfers):
     check_pairs(tmp_path_factory.mktemp("pair"), transfers)
 
 
 def check_pairs(d, transfers):
     a, b = _statements(transfers)
-    (d / "x.csv").write_bytes(a.encode("gb18030"))
-    (d / "y.csv").write_text(b, encoding="utf-8-sig")
-    r = load(d, d / "store")
+    (d / "in").mkdir()
+    (d / "in" / "x.csv").write_bytes(a.encode("gb18030"))
+    (d / "in" / "y.csv").write_text(b, encoding="utf-8-sig")
+    r = load(d / "in", d / "store")
     assert not r.unrecognised and sum(f.rejected for f in r.files) == 0
     e = r.store.edges
     e = e[e["kind"] == "transfer"]
@@ -286,3 +287,9 @@ def check_pairs(d, transfers):
     assert (got.value_counts(key).sort_index().to_dict() == want.value_counts(key).sort_index().to_dict()), transfers
     for f in r.files:
         assert f.read == f.loaded + f.merged
+    # the payee's statement loaded later into the payer's store: the same graph
+    load(d / "in" / "x.csv", d / "later")
+    later = load(d / "in" / "y.csv", d / "later").store
+    for name in ("nodes", "edges"):
+        one, two = (getattr(s, name).sort_values("id", ignore_index=True) for s in (r.store, later))
+        pd.testing.assert_frame_equal(one.astype(str), two.astype(str))
