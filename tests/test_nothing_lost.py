@@ -94,6 +94,8 @@ def statements(draw):
                cp, draw(free_text), f"T{i:04d}"]
         e = {"good": True, "own": own, "cp": cp, "time": pd.Timestamp(when, tz="Asia/Shanghai"), "amount": cents / 100,
              "inward": inward, "txn": f"T{i:04d}"}
+        if container == "xlsx" and draw(st.booleans()):   # a workbook's own date and number cells
+            row[1], row[2] = when, cents / 100
         spoil = draw(st.integers(0, 9))
         if spoil < 2:   # one cell nothing can read
             col = draw(st.sampled_from(sorted(BAD)))
@@ -141,7 +143,7 @@ def _write(path, container, rows, expect):
 def _writable(container, rows):
     """Text an exporter could have written in that container (XML has no control characters;
     a tab inside a TSV cell is written quoted by pandas, which real TSV exports never do)."""
-    text = "".join(c for r in rows for c in r)
+    text = "".join(c for r in rows for c in r if isinstance(c, str))
     if container == "xlsx":
         return not any(ord(c) < 32 and c not in "\t\n\r" for c in text) and "\r" not in text
     return True
