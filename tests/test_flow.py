@@ -272,3 +272,60 @@ def test_flow_subgraph_links_a_case_to_the_accounts_it_paid():
                           "seen_by": ["", "source"]})
     g = flow(MemoryView(nodes, edges), "case:C1").subgraph()
     assert g.has_edge("case:C1", "bank_account:A") and g.has_edge("bank_account:A", "bank_account:B")
+
+
+# ---------------------------------------------------------------------------
+# properties on random small graphs (hypothesis, derandomized)
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from chaingraph.flow import reach  # noqa: E402
+
+
+@st.composite
+def money_graphs(draw):
+    """1-25 transfers among six accounts (and cash-outs), the first from A, at minutes from 10 h before the
+    start to 4 days after, of a few amounts, seen from one side or both; a method, window, hops."""
+    rows = []
+    for i in range(draw(st.integers(1, 25))):
+        s = "A" if i == 0 else draw(st.sampled_from("ABCDEF"))   # (the start account exists)
+        t = draw(st.sampled_from([a for a in "ABCDEF" if a != s] + ["ATM"]))
+        rows.append(("cash_out" if t == "ATM" else "transfer", f"bank_account:{s}",
+                     "cash_point:ATM" if t == "ATM" else f"bank_account:{t}", m(draw(st.integers(-600, 6000))),
+                     float(draw(st.sampled_from([100, 250, 500, 999.99, 3000]))),
+                     draw(st.sampled_from(["source", "target", "both"])) if t != "ATM" else "source"))
+    return rows, draw(st.sampled_from(["fifo", "proportional"])), draw(st.sampled_from(["30min", "6h", "72h"])), draw(st.integers(1, 6))
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(money_graphs())
+def test_flow_conserves_money_follows_time_and_stays_within_reach(g):
+    rows, method, window, hops = g
+    v = view(rows)
+    since, until = T, T + pd.Timedelta("72h")
+    r = flow(v, "bank_account:A", window=window, hops=hops, method=method, since=since, until=until)
+    a = r.accounts.set_index("id")
+    start = a.loc["bank_account:A"]   # from an account, every transfer out in since..until, in full
+    a = a.drop(index="bank_account:A")
+    eps = 1e-6
+    out = r.edges.groupby("source")["attributed"].sum()
+    inn = r.edges.groupby("target")["attributed"].sum()
+    assert (r.edges["attributed"] <= r.edges["amount"] + eps).all()
+    assert abs(out.get("bank_account:A", 0.0) - start["passed"]) <= eps
+    for acc, row in a.iterrows():
+        # received is what the edges into it carried; passed, what the edges out carried, no more
+        assert row["received"] == pytest.approx(inn.get(acc, 0.0), abs=eps)
+        assert row["passed"] == pytest.approx(out.get(acc, 0.0), abs=eps)
+        assert row["passed"] <= row["received"] + eps
+    # all the money the start sent rests somewhere: at the accounts reached, or back at the start
+    assert (a["received"] - a["passed"]).sum() + inn.get("bank_account:A", 0.0) == pytest.approx(start["passed"], abs=1e-3)
+    # money leaves an account only after some of it arrived, within the window of an arrival
+    w = pd.Timedelta(window)
+    arrivals = r.edges.groupby("target")["time"].apply(list)
+    for e in r.edges[r.edges["source"] != "bank_account:A"].itertuples():
+        assert any(t <= e.time <= t + w for t in arrivals[e.source]), e
+    # every account the money reached is in the (unattributed) reach, no later than its level
+    rr = reach(v, "bank_account:A", window=window, hops=hops, since=since, until=until).set_index("id")["hop"]
+    for acc, row in a.iterrows():
+        assert acc in rr.index and rr[acc] <= row["level"], (acc, row["level"])
