@@ -252,6 +252,7 @@ class _Applier:
         in_edges = {a for e in self.m.edges for a in (e.source, e.target)}
         always = {e.side for e in self.m.edges if e.side} | (set(self.m.nodes) - in_edges)
         used = {a: np.full(n, a in always) for a in codes}
+        made = np.zeros(n, dtype=bool)   # rows that made a primary edge
         edges = []
         for i, spec in enumerate(self.m.edges):
             if spec.source not in codes or spec.target not in codes:
@@ -264,6 +265,8 @@ class _Applier:
                 continue
             used[spec.source] |= mask
             used[spec.target] |= mask
+            if spec.primary:
+                made |= mask
             cs, ct = csrc[mask], cdst[mask]
             if spec.reverse_when:
                 rev = np.ones(n, dtype=bool)
@@ -295,6 +298,13 @@ class _Applier:
                     df[prop] = clean[col][mask].reset_index(drop=True)
             df["row"] = rownum[mask]
             nodes.append(_drop_repeats(df))
+        # a loaded row that made none of the primary edges (a fee or interest posting, a transfer
+        # exported without its other side) is in no record: it is listed, so no row is lost
+        primary = sorted({e.kind for e in self.m.edges if e.primary})
+        lone = ok & ~made
+        if primary and lone.any():
+            rej.append(pd.DataFrame({"row": rownum[lone], "column": None, "raw": None, "action": "row kept, no edge",
+                                     "reason": f"no {' or '.join(primary)} made: the row names no other party for one"}))
         rejects = pd.concat([r for r in rej if len(r)], ignore_index=True) if any(len(r) for r in rej) else None
         return nodes, edges, rejects, rownum[ok]
 

@@ -267,6 +267,22 @@ def test_bad_input_is_one_clear_line_and_other_files_still_load(case_dir, tmp_pa
     assert "Traceback" not in err
 
 
+def test_a_posting_without_another_party_is_listed_as_kept_without_an_edge(tmp_path):
+    f = tmp_path / "s.csv"
+    f.write_text("交易卡号,交易时间,交易金额,收付标志,对手账号,摘要\n"
+                 f"{CARD_A},2024-01-01 00:00:00,100,出,{CARD_B},转账\n"
+                 f"{CARD_A},2024-01-02 00:00:00,0.35,进,,利息\n"      # interest: no other party
+                 f"{CARD_A},2024-01-03 00:00:00,50,出,,ATM取现\n", encoding="utf-8")  # a cash-out
+    r = load(f, tmp_path / "store")
+    assert (r.files[0].loaded, r.files[0].rejected) == (3, 0)
+    rej = r.store.rejects
+    assert rej[["row", "action"]].values.tolist() == [[3, "row kept, no edge"]]
+    assert rej["reason"].iat[0] == "no cash_out or transfer made: the row names no other party for one"
+    # so every row is in a record or in the rejects
+    obs = r.store.tables.edge_obs
+    assert set(obs.loc[obs["primary"].astype(bool), "row"]) | set(rej["row"]) == {2, 3, 4}
+
+
 def test_rejected_cells_that_look_like_formulas_are_written_safe_for_spreadsheets(tmp_path, capsys):
     import csv
 
