@@ -696,7 +696,8 @@ var net=new vis.Network(box,{nodes:nodes,edges:edges},D.options);
 window.chaingraphNetwork=net;
 var settled=false;
 function settle(){if(settled)return;settled=true;net.setOptions({physics:false});
-  document.body.setAttribute("data-stabilized","1");}
+  document.body.setAttribute("data-stabilized","1");
+  setTimeout(function(){net.redraw();},0);}  // drawn now, not only at the next animation frame
 if(D.options.physics&&D.options.physics.enabled){
   net.once("stabilizationIterationsDone",function(){settle();net.fit({animation:false});});
 }else{settle();}
