@@ -140,6 +140,7 @@ class _Applier:
         required = {c for g in mapping.required for c in g}
         self.required = mapping.required
         self.optional = [c for c in mapping.columns if c not in required]
+        self.primary = sorted({e.kind for e in mapping.edges if e.primary})  # kinds a row is loaded as
         self.node_codes = node_codes if node_codes is not None else _NodeCodes()
 
     def _raw_columns(self, rows: pd.DataFrame) -> dict[str, pd.Series]:
@@ -300,11 +301,10 @@ class _Applier:
             nodes.append(_drop_repeats(df))
         # a loaded row that made none of the primary edges (a fee or interest posting, a transfer
         # exported without its other side) is in no record: it is listed, so no row is lost
-        primary = sorted({e.kind for e in self.m.edges if e.primary})
         lone = ok & ~made
-        if primary and lone.any():
+        if self.primary and lone.any():
             rej.append(pd.DataFrame({"row": rownum[lone], "column": None, "raw": None, "action": "row kept, no edge",
-                                     "reason": f"no {' or '.join(primary)} made: the row names no other party for one"}))
+                                     "reason": f"no {' or '.join(self.primary)} made: the row names no other party for one"}))
         rejects = pd.concat([r for r in rej if len(r)], ignore_index=True) if any(len(r) for r in rej) else None
         return nodes, edges, rejects, rownum[ok]
 

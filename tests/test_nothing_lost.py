@@ -111,7 +111,6 @@ def statements(draw):
 
 def _write(path, container, rows, expect):
     """The statement as an export writes it; returns the path and the row number of each record."""
-    df = pd.DataFrame(rows, columns=HEADER, dtype=object)
     if container == "xlsx":
         wb = Workbook()
         ws = wb.active
