@@ -17,6 +17,11 @@ Money edges are the schema's ``merge: transfer`` edges (``transfer``,
 accusation: a payroll account fans out and a shop fans in; role inference
 (:mod:`chaingraph.roles`) asks for chain evidence before it labels anyone.
 Rows are sorted by entity, then start, then edge ids.
+
+The windows are found by compiled kernels (:mod:`chaingraph._windows`) in one pass
+over the money edges grouped by account, so a typology over a million transfers
+takes seconds; ``tests/test_typologies.py`` keeps each typology written the plain
+way, a search per row, and checks both give the same tables.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .exc import InvalidValue
 from .links import duration
 
 __all__ = ["fan_in", "fan_out", "scatter_gather", "gather_scatter", "cycles", "pass_through",
@@ -51,47 +57,78 @@ def _money(view, kinds=None, ids=None, since=None, until=None, min_amount=0.0) -
     m = pd.DataFrame(cols).dropna(subset=["time"])
     if min_amount:
         m = m[m["amount"].fillna(0) >= min_amount]
-    return m.sort_values(["time", "id"], kind="stable").reset_index(drop=True)
+    by = np.lexsort((m["id"].to_numpy(), m["time"].to_numpy("datetime64[ns]").view("int64")))  # (stable)
+    return m.take(by).reset_index(drop=True)
 
 
-def _frame(rows) -> pd.DataFrame:
+def _frame(rows, e=None) -> pd.DataFrame:
+    """The findings as a table, sorted; ``start`` and ``end`` given in nanoseconds are
+    turned into the type of ``e``'s times."""
     out = pd.DataFrame(rows, columns=TYPOLOGY_COLUMNS)
     if not len(out):
         return out
+    if e is not None:
+        _times(out, e)
     out["_k"] = out["edge_ids"].map(lambda t: t[:1])
     out = out.sort_values(["entity", "start", "_k"], kind="stable").drop(columns="_k")
     return out.reset_index(drop=True)
 
 
+def _times(out: pd.DataFrame, e: pd.DataFrame) -> None:
+    """``start`` and ``end`` of ``out``, given in nanoseconds, in the type of ``e``'s times."""
+    for c in ("start", "end"):
+        out[c] = pd.Series(out[c].to_numpy("int64").view("datetime64[ns]")).dt.tz_localize("UTC").astype(e["time"].dtype)
+
+
 def _tuple(ids) -> tuple:
-    return tuple(sorted({int(i) for i in ids}))
+    return tuple(np.unique(np.asarray(ids, dtype="int64")).tolist())
+
+
+def _codes(e) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The payer's and the payee's account codes of each money edge (codes in name order), and the names."""
+    codes, names = pd.factorize(pd.concat([e["source"], e["target"]], ignore_index=True), sort=True)
+    k = len(e)
+    return codes[:k].astype(np.int64), codes[k:].astype(np.int64), np.asarray(names, dtype=object)
+
+
+def _groups(codes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows grouped by code, keeping their order within a group: the order, and where
+    group ``g`` starts in it (``n + 1`` offsets)."""
+    order = np.argsort(codes, kind="stable")
+    return order, np.searchsorted(codes[order], np.arange(n + 1)).astype(np.int64)
+
+
+def _ns(e) -> np.ndarray:
+    return e["time"].to_numpy("datetime64[ns]").view("int64")
+
+
+def _window(value) -> np.int64:
+    w = duration(value)
+    if w < pd.Timedelta(0):
+        raise InvalidValue(f"window {value!r}: must not be negative")
+    return np.int64(w.value)
 
 
 def _fan(e, centre, other, k, window, name, ids=None):
-    window = np.int64(duration(window).value)
-    nun = e.groupby(centre)[other].nunique()
+    from ._windows import best_windows
+
+    window = _window(window)
+    src, dst, names = _codes(e)
+    c, o = (src, dst) if centre == "source" else (dst, src)
+    order, starts = _groups(c, len(names))
+    t, amt, eid = _ns(e), e["amount"].to_numpy("float64"), e["id"].to_numpy()
+    n, first, stop = best_windows(starts, o[order], t[order], window, k, len(names))
     rows = []
-    for ent in sorted(nun[nun >= k].index):
+    for g in np.flatnonzero(n):
+        ent = names[g]
         if ids is not None and ent not in ids:
             continue
-        g = e[e[centre] == ent]
-        t = g["time"].to_numpy("datetime64[ns]").view("int64")
-        oth = g[other].to_numpy()
-        best = None
-        for i in range(len(g)):
-            j = int(np.searchsorted(t, t[i] + window, side="right"))
-            n = len(set(oth[i:j]))
-            if n >= k and (best is None or n > best[0]):
-                best = (n, i, j)
-        if best is None:
-            continue
-        n, i, j = best
-        w = g.iloc[i:j]
-        rows.append({"entity": ent, "typology": name, "count": n, "amount": float(w["amount"].sum()),
-                     "start": w["time"].iloc[0], "end": w["time"].iloc[-1],
-                     "metrics": {"counterparties": sorted(set(w[other])), "transfers": len(w)},
-                     "edge_ids": _tuple(w["id"])})
-    return _frame(rows)
+        w = order[first[g]:stop[g]]
+        rows.append({"entity": ent, "typology": name, "count": int(n[g]), "amount": float(np.nansum(amt[w])),
+                     "start": t[w[0]], "end": t[w[-1]],
+                     "metrics": {"counterparties": names[np.unique(o[w])].tolist(), "transfers": len(w)},
+                     "edge_ids": _tuple(eid[w])})
+    return _frame(rows, e)
 
 
 def fan_in(view, min_counterparties: int = 5, window="24h", min_amount: float = 0.0, kinds=None,
@@ -121,29 +158,44 @@ def scatter_gather(view, min_intermediates: int = 3, window="72h", min_amount: f
     A leg S→M at t1 and M→T at t2 count when ``t1 <= t2 <= t1 + window``.
     ``entity`` is S; ``metrics`` names T and the intermediates.
     """
+    from ._windows import legs
+
     e = _money(view, kinds, None, since, until, min_amount)
-    w = duration(window)
-    a = e[["id", "source", "target", "time", "amount"]].rename(columns={"source": "s", "target": "m"})
-    b = e[["id", "source", "target", "time"]].rename(columns={"source": "m", "target": "t"})
-    deg = a.groupby("s")["m"].nunique()
-    a = a[a["s"].isin(deg[deg >= min_intermediates].index)]
-    ind = b.groupby("t")["m"].nunique()
-    b = b[b["t"].isin(ind[ind >= min_intermediates].index)]
-    j = a.merge(b, on="m", suffixes=("_1", "_2"))
-    j = j[(j["time_2"] >= j["time_1"]) & (j["time_2"] <= j["time_1"] + w) & (j["s"] != j["t"])
-          & (j["m"] != j["s"]) & (j["m"] != j["t"])]
+    w = _window(window)
+    src, dst, names = _codes(e)
+    n = len(names)
+    # payers with enough payees, payees with enough payers (distinct accounts, over all time)
+    s_ok = np.bincount(pd.unique(src * n + dst) // n, minlength=n) >= min_intermediates
+    t_ok = np.bincount(pd.unique(dst * n + src) // n, minlength=n) >= min_intermediates
+    first = np.flatnonzero(s_ok[src])                  # legs S -> M, in time order
+    second = np.flatnonzero(t_ok[dst])                 # legs M -> T, grouped by M, in time order
+    order, starts = _groups(src[second], n)
+    second = second[order]
+    t = _ns(e)
+    i, j = legs(t[first], dst[first], starts, t[second], w)
+    i, j = first[i], second[j]
+    s_, m_, t_ = src[i], dst[i], dst[j]
+    keep = (s_ != t_) & (m_ != s_) & (m_ != t_)
+    i, j, s_, m_, t_ = i[keep], j[keep], s_[keep], m_[keep], t_[keep]
+    pair = s_ * n + t_
+    pc, pairs = pd.factorize(pair)
+    mids = np.bincount(pd.unique(pc * n + m_) // n, minlength=len(pairs))  # distinct intermediates of each (S, T)
+    found = np.sort(pairs[mids >= min_intermediates])
+    sel = np.isin(pair, found)
+    i, j, pair = i[sel], j[sel], pair[sel]
+    order = np.argsort(pair, kind="stable")
+    i, j, pair = i[order], j[order], pair[order]
+    bounds = np.searchsorted(pair, np.append(found, found[-1] + 1 if len(found) else 0))
+    amt, eid = e["amount"].to_numpy("float64"), e["id"].to_numpy()
     rows = []
-    for (s, t), g in j.groupby(["s", "t"], sort=True):
-        mids = sorted(set(g["m"]))
-        if len(mids) < min_intermediates:
-            continue
-        first = g.drop_duplicates("id_1")
-        rows.append({"entity": s, "typology": "scatter_gather", "count": len(mids),
-                     "amount": float(first["amount"].sum()),
-                     "start": g["time_1"].min(), "end": g["time_2"].max(),
-                     "metrics": {"target": t, "intermediates": mids},
-                     "edge_ids": _tuple(list(g["id_1"]) + list(g["id_2"]))})
-    return _frame(rows)
+    for x, key in enumerate(found):
+        gi, gj = i[bounds[x]:bounds[x + 1]], j[bounds[x]:bounds[x + 1]]
+        legs_in, mids = np.unique(gi), np.unique(dst[gi])
+        rows.append({"entity": names[key // n], "typology": "scatter_gather", "count": len(mids),
+                     "amount": float(np.nansum(amt[legs_in])), "start": t[legs_in[0]], "end": t[gj].max(),
+                     "metrics": {"target": names[key % n], "intermediates": names[mids].tolist()},
+                     "edge_ids": _tuple(np.concatenate([eid[gi], eid[gj]]))})
+    return _frame(rows, e)
 
 
 def gather_scatter(view, min_sources: int = 3, min_targets: int = 3, window="72h", min_amount: float = 0.0,
@@ -153,48 +205,40 @@ def gather_scatter(view, min_sources: int = 3, min_targets: int = 3, window="72h
     Windows start at each incoming transfer; the window with the most
     ``min(payers, payees)`` is reported (earliest on ties).
     """
+    from ._windows import best_gather_scatter
+
     e = _money(view, kinds, None, since, until, min_amount)
-    w = np.int64(duration(window).value)
-    ns, nt = e.groupby("target")["source"].nunique(), e.groupby("source")["target"].nunique()
-    cand = sorted(set(ns[ns >= min_sources].index) & set(nt[nt >= min_targets].index))
+    w = _window(window)
+    src, dst, names = _codes(e)
+    n, t = len(names), _ns(e)
+    ins, in_starts = _groups(dst, n)
+    outs, out_starts = _groups(src, n)
+    best = best_gather_scatter(in_starts, src[ins], t[ins], out_starts, dst[outs], t[outs], w,
+                               min_sources, min_targets, n)
+    amt, eid = e["amount"].to_numpy("float64"), e["id"].to_numpy()
     rows = []
-    for m in cand:
-        ins, outs = e[e["target"] == m], e[e["source"] == m]
-        ti = ins["time"].to_numpy("datetime64[ns]").view("int64")
-        to = outs["time"].to_numpy("datetime64[ns]").view("int64")
-        best = None
-        for i in range(len(ins)):
-            j = int(np.searchsorted(ti, ti[i] + w, side="right"))
-            lo, hi = int(np.searchsorted(to, ti[i], side="left")), int(np.searchsorted(to, ti[i] + w, side="right"))
-            a, b = len(set(ins["source"].iloc[i:j])), len(set(outs["target"].iloc[lo:hi]))
-            if a >= min_sources and b >= min_targets and (best is None or min(a, b) > best[0]):
-                best = (min(a, b), i, j, lo, hi, a, b)
-        if best is None:
-            continue
-        _, i, j, lo, hi, a, b = best
-        wi, wo = ins.iloc[i:j], outs.iloc[lo:hi]
-        rows.append({"entity": m, "typology": "gather_scatter", "count": a + b,
-                     "amount": float(wi["amount"].sum()),
-                     "start": wi["time"].iloc[0], "end": max(wi["time"].iloc[-1], wo["time"].iloc[-1]),
-                     "metrics": {"sources": sorted(set(wi["source"])), "targets": sorted(set(wo["target"])),
-                                 "amount_out": float(wo["amount"].sum())},
-                     "edge_ids": _tuple(list(wi["id"]) + list(wo["id"]))})
-    return _frame(rows)
+    for g in np.flatnonzero((best[0] >= 0) & (np.diff(out_starts) > 0)):
+        _, i, j, lo, hi, a, b = best[:, g]
+        wi, wo = ins[i:j], outs[lo:hi]
+        rows.append({"entity": names[g], "typology": "gather_scatter", "count": int(a + b),
+                     "amount": float(np.nansum(amt[wi])), "start": t[wi[0]], "end": max(t[wi[-1]], t[wo[-1]]),
+                     "metrics": {"sources": names[np.unique(src[wi])].tolist(), "targets": names[np.unique(dst[wo])].tolist(),
+                                 "amount_out": float(np.nansum(amt[wo]))},
+                     "edge_ids": _tuple(np.concatenate([eid[wi], eid[wo]]))})
+    return _frame(rows, e)
 
 
-def _strong_nodes(e) -> set:
-    """Nodes in a strongly connected component of more than one node."""
+def _on_cycles(src: np.ndarray, dst: np.ndarray, n: int) -> np.ndarray:
+    """Which of ``n`` accounts are in a strongly connected component of more than one account
+    (the edges ``src -> dst``, as codes)."""
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import connected_components
 
-    codes, names = pd.factorize(pd.concat([e["source"], e["target"]], ignore_index=True), sort=True)
-    n, k = len(names), len(e)
-    if not k:
-        return set()
-    g = csr_matrix((np.ones(k), (codes[:k], codes[k:])), shape=(n, n))
+    if not len(src):
+        return np.zeros(n, bool)
+    g = csr_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
     _, lab = connected_components(g, directed=True, connection="strong")
-    sizes = np.bincount(lab)
-    return set(names[sizes[lab] > 1])
+    return np.bincount(lab)[lab] > 1
 
 
 def cycles(view, max_length: int = 4, window="72h", min_amount: float = 0.0, kinds=None,
@@ -206,47 +250,30 @@ def cycles(view, max_length: int = 4, window="72h", min_amount: float = 0.0, kin
     the payer of its earliest transfer (``entity``); ``metrics['path']`` lists
     its accounts in order. Enumeration stops after ``max_cycles``.
     """
+    from ._windows import time_cycles
+
     e = _money(view, kinds, None, since, until, min_amount)
-    e = e[e["source"] != e["target"]]
-    keep = _strong_nodes(e)
-    e = e[e["source"].isin(keep) & e["target"].isin(keep)].reset_index(drop=True)
-    w = np.int64(duration(window).value)
-    t = e["time"].to_numpy("datetime64[ns]").view("int64")
-    eid = e["id"].to_numpy()
-    src, dst, amt = e["source"].to_numpy(), e["target"].to_numpy(), e["amount"].to_numpy()
-    out: dict = {}
-    for pos in range(len(e)):  # e is sorted by (time, id)
-        out.setdefault(src[pos], []).append(pos)
+    w = _window(window)
+    src, dst, names = _codes(e)
+    keep = src != dst
+    on = _on_cycles(src[keep], dst[keep], len(names))
+    keep &= on[src] & on[dst]
+    e, src, dst = e[keep].reset_index(drop=True), src[keep], dst[keep]
+    order, starts = _groups(src, len(names))
+    t = _ns(e)
+    flat, offsets = time_cycles(src, dst, t, starts, order.astype(np.int64), w, max_length, max_cycles)
+    eid, amt = e["id"].to_numpy(), e["amount"].to_numpy("float64")
     rows = []
-
-    def extend(path_nodes, path_edges):
-        last = path_edges[-1]
-        for nxt in out.get(dst[last], ()):
-            if (t[nxt], eid[nxt]) <= (t[last], eid[last]):
-                continue
-            if t[nxt] > t[last] + w:
-                break
-            node = dst[nxt]
-            if node == path_nodes[0]:
-                edges = path_edges + [nxt]
-                rows.append({"entity": path_nodes[0], "typology": "cycle", "count": len(edges),
-                             "amount": float(amt[edges[0]]), "start": e["time"].iat[edges[0]],
-                             "end": e["time"].iat[edges[-1]],
-                             "metrics": {"path": list(path_nodes) + [node],
-                                         "amounts": [float(amt[x]) for x in edges]},
-                             "edge_ids": tuple(int(eid[x]) for x in edges)})
-                if len(rows) >= max_cycles:
-                    raise StopIteration
-            elif node not in path_nodes and len(path_edges) < max_length - 1:
-                extend(path_nodes + [node], path_edges + [nxt])
-
-    try:
-        for first in range(len(e)):
-            extend([src[first], dst[first]], [first])
-    except StopIteration:
-        pass
+    for a, b in zip(offsets[:-1], offsets[1:]):
+        edges = flat[a:b]
+        rows.append({"entity": names[src[edges[0]]], "typology": "cycle", "count": len(edges),
+                     "amount": float(amt[edges[0]]), "start": t[edges[0]], "end": t[edges[-1]],
+                     "metrics": {"path": [names[src[edges[0]]]] + names[dst[edges]].tolist(),
+                                 "amounts": amt[edges].tolist()},
+                     "edge_ids": tuple(eid[edges].tolist())})
     out_df = pd.DataFrame(rows, columns=TYPOLOGY_COLUMNS)
-    if len(out_df):  # keep edge order along the cycle; sort rows by entity, start, edges
+    if len(out_df):
+        _times(out_df, e)  # keep edge order along the cycle; sort rows by entity, start, edges
         out_df = out_df.sort_values(["entity", "start"], kind="stable").reset_index(drop=True)
     return out_df
 
@@ -264,54 +291,38 @@ def pass_through(view, max_dwell="60min", tolerance: float = 0.1, min_events: in
     be back near zero: at most ``max(balance_floor, tolerance * a)``.
     Accounts with at least ``min_events`` events are reported.
     """
+    from ._windows import pass_events
+
     e = _money(view, kinds, ids, since, until, min_amount)
-    dwell = np.int64(duration(max_dwell).value)
+    dwell = _window(max_dwell)
     sel = None if ids is None else {view.resolve(i) for i in ids}
-    accounts = sorted(set(e["source"]) & set(e["target"]))
+    src, dst, names = _codes(e)
+    n, t = len(names), _ns(e)
+    amt, bal = e["amount"].to_numpy("float64"), e["balance"].to_numpy("float64")
+    ins, in_starts = _groups(dst, n)
+    outs, out_starts = _groups(src, n)
+    events, total_in, total_out, ev_group, ev_row, ev_dwell, taken_by = pass_events(
+        in_starts, t[ins], amt[ins], out_starts, t[outs], amt[outs], bal[outs],
+        (e["seen_by"] == "target").to_numpy()[outs], dwell, float(tolerance), float(balance_floor))
+    # the edges of each account's events: its incoming rows and the outgoing rows they took
+    taken = np.flatnonzero(taken_by >= 0)
+    acc = np.concatenate([ev_group, ev_group[taken_by[taken]]])
+    row = np.concatenate([ins[ev_row], outs[taken]])
+    by = np.argsort(acc, kind="stable")
+    acc, row = acc[by], row[by]
+    eid = e["id"].to_numpy()
     rows = []
-    for acc in accounts:
-        if sel is not None and acc not in sel:
+    for g in np.flatnonzero(events >= max(min_events, 1)):
+        if sel is not None and names[g] not in sel:
             continue
-        ins, outs = e[e["target"] == acc], e[e["source"] == acc]
-        to = outs["time"].to_numpy("datetime64[ns]").view("int64")
-        oa = outs["amount"].to_numpy(dtype="float64")
-        ob = outs["balance"].to_numpy(dtype="float64")
-        oseen = outs["seen_by"].to_numpy()
-        used = np.zeros(len(outs), bool)
-        events, edge_ids, dwells, total_in, total_out = 0, [], [], 0.0, 0.0
-        for r in ins.itertuples():
-            a = r.amount
-            if not a or np.isnan(a):
-                continue
-            ti = r.time.value
-            lo, hi = int(np.searchsorted(to, ti, side="left")), int(np.searchsorted(to, ti + dwell, side="right"))
-            s, taken = 0.0, []
-            for k in range(lo, hi):
-                if used[k] or np.isnan(oa[k]):
-                    continue
-                s += oa[k]
-                taken.append(k)
-                if s >= a * (1 - tolerance):
-                    break
-            if not taken or s < a * (1 - tolerance) or s > a * (1 + tolerance):
-                continue
-            last = taken[-1]
-            if not np.isnan(ob[last]) and oseen[last] != "target" and ob[last] > max(balance_floor, tolerance * a):
-                continue
-            used[taken] = True
-            events += 1
-            total_in += a
-            total_out += s
-            dwells.append((to[last] - ti) / 60e9)
-            edge_ids += [r.id] + list(outs["id"].iloc[taken])
-        if events >= min_events:
-            ev = e[e["id"].isin(edge_ids)]
-            rows.append({"entity": acc, "typology": "pass_through", "count": events, "amount": total_in,
-                         "start": ev["time"].min(), "end": ev["time"].max(),
-                         "metrics": {"amount_out": total_out, "median_dwell_min": float(np.median(dwells)),
-                                     "max_dwell_min": float(np.max(dwells))},
-                         "edge_ids": _tuple(edge_ids)})
-    return _frame(rows)
+        r = row[np.searchsorted(acc, g):np.searchsorted(acc, g, side="right")]
+        dw = ev_dwell[np.searchsorted(ev_group, g):np.searchsorted(ev_group, g, side="right")]
+        rows.append({"entity": names[g], "typology": "pass_through", "count": int(events[g]), "amount": float(total_in[g]),
+                     "start": t[r].min(), "end": t[r].max(),
+                     "metrics": {"amount_out": float(total_out[g]), "median_dwell_min": float(np.median(dw)),
+                                 "max_dwell_min": float(np.max(dw))},
+                     "edge_ids": _tuple(eid[r])})
+    return _frame(rows, e)
 
 
 def structuring(view, thresholds=(50_000, 5_000), margin: float = 0.1, min_count: int = 3, window="30D",
