@@ -297,8 +297,8 @@ def cmd_query(args) -> int:
         print(json.dumps(as_json(result), ensure_ascii=False, indent=2, default=str))
     else:
         df = as_frame(result)
-        with pd.option_context("display.max_rows", 200, "display.width", 200, "display.max_colwidth", 60):
-            print(df.to_string(index=False) if len(df) else "(no rows)")
+        # a terminal's table: long cells (metrics, edge ids) cut at 60 characters; --json has them whole
+        print(df.to_string(index=False, max_colwidth=60) if len(df) else "(no rows)")
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 
 from .exc import ChaingraphError
@@ -110,6 +111,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("chaingraph: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the output went to a command that stopped reading it (| head)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (no second error at exit)
+        return 141
 
 
 if __name__ == "__main__":

@@ -117,3 +117,44 @@ def test_cli_lists_queries(capsys):
     assert main(["queries"]) == 0
     assert "fan_in" in capsys.readouterr().out
     assert QUERY_DIR.is_dir()
+
+
+def fan_store(path):
+    """A store where one account pays 40 others within minutes: a finding with long cells."""
+    from chaingraph.store import Store, empty_tables
+
+    ids = ["bank_account:PAYER"] + [f"bank_account:{6222020000000000000 + i}" for i in range(40)]
+    edges = pd.DataFrame({"id": range(1, 41), "kind": "transfer", "source": ids[0], "target": ids[1:],
+                          "time": [T0 + pd.Timedelta(minutes=i) for i in range(40)], "amount": 100.0, "seen_by": "source"})
+    store = Store.open(path, create=True)
+    tables = empty_tables(store.schema)
+    nodes = pd.DataFrame({"id": ids, "kind": "bank_account", "key": [i.partition(":")[2] for i in ids], "label": ids})
+    tables.nodes = pd.concat([tables.nodes, nodes], ignore_index=True)
+    tables.edges = pd.concat([tables.edges, edges], ignore_index=True)
+    store.save(tables)
+    return path
+
+
+def test_cli_query_table_fits_a_terminal_and_json_has_every_value(tmp_path, capsys):
+    from chaingraph.cli import main
+
+    s = str(fan_store(tmp_path / "s"))
+    assert main(["query", "fan_out", "--store", s]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and "bank_account:PAYER" in lines[1] and "..." in lines[1]
+    assert max(map(len, lines)) < 300  # (the whole cells run to thousands of characters)
+    assert main(["query", "fan_out", "--store", s, "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert row["count"] == 40 and len(row["metrics"]["counterparties"]) == 40 and len(row["edge_ids"]) == 40
+
+
+def test_cli_output_to_a_closed_pipe_ends_quietly(tmp_path):
+    import subprocess
+    import sys
+
+    s = str(fan_store(tmp_path / "s"))
+    p = subprocess.Popen([sys.executable, "-m", "chaingraph.cli", "query", "fan_out", "--store", s],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()  # as `| head` does once it has its lines
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 141 and err == ""
