@@ -413,27 +413,35 @@ def _start_chunks(view, starts, direction, w, since, until, lookback):
     if len(m):
         for r in view.nodes(sorted(set(m["source"]))).to_dict("records"):
             payer_names[r["id"]] = _names(r)
+    # each paid account's incoming transfers, in time order (a missing time last)
+    into, by_time = {}, np.zeros(0, np.int64)
+    m_src, m_id, m_amt, m_t = np.zeros(0, object), by_time, np.zeros(0), by_time
+    if len(m):
+        m_src, m_id = m["source"].to_numpy(object), m["id"].to_numpy("int64")
+        m_amt = pd.to_numeric(m["amount"], errors="coerce").to_numpy("float64")
+        m_t = m["time"].to_numpy("datetime64[ns]").view("int64")
+        by_time = np.lexsort((m_id, np.where(m_t == _NAT, np.iinfo(np.int64).max, m_t)))
+        into = pd.Series(by_time).groupby(m["target"].to_numpy(object)[by_time], sort=False).indices
     for frm, to, amt, t, eid in paid:
-        cand = m[m["target"] == to]
+        cand = by_time[into[to]] if to in into else by_time[:0]
+        tt = m_t[cand]
         if t is not None:
-            tt = cand["time"].to_numpy("datetime64[ns]").view("int64")
             cand = cand[(tt >= t - lb) & (tt <= t + w)]
-        cand = cand.sort_values(["time", "id"])
-        mine = [i for i, src in enumerate(cand["source"])
+            tt = m_t[cand]
+        mine = [i for i, src in enumerate(m_src[cand])
                 if src in accounts[frm] or (names[frm] & payer_names.get(src, set()))]
         picks = []
         if mine:
             left = amt
             for i in mine:
-                x = min(float(cand["amount"].iat[i]), left)
+                x = min(float(m_amt[cand[i]]), left)
                 if x > 0:
                     picks.append((i, x))
                     left -= x
         elif not math.isinf(amt):
             # a transfer of exactly the amount paid, made before the report (the
             # latest such); without a report time, the first one
-            tt = cand["time"].to_numpy("datetime64[ns]").view("int64")
-            same = (cand["amount"] - amt).abs().to_numpy() < 0.01
+            same = np.abs(m_amt[cand] - amt) < 0.01
             if t is not None:
                 same &= tt <= t
             same = np.flatnonzero(same)
@@ -441,8 +449,8 @@ def _start_chunks(view, starts, direction, w, since, until, lookback):
                 picks.append((same[-1] if t is not None else same[0], amt))
         if picks:
             for i, x in picks:
-                ti = int(cand["time"].iloc[i].value)
-                chunks.append((to, max(ti, lo), min(ti + w, hi), x, int(cand["id"].iat[i])))
+                ti = int(m_t[cand[i]])
+                chunks.append((to, max(ti, lo), min(ti + w, hi), x, int(m_id[cand[i]])))
         elif t is None:
             chunks.append((to, lo, hi, amt, None))
         else:

@@ -278,15 +278,17 @@ def card_bursts(view, window="7D", min_cards: int = 3, kinds=("bank_account", "p
         p = p.dropna(subset=["t"]).sort_values(["group", "t", "card", "eid"])
         # one time per card and group (several edges may link the same card)
         first = p.drop_duplicates(["group", "card"])
+        first = first[first.groupby("group")["card"].transform("size").to_numpy() >= min_cards]
+        edges_of = p.groupby("group", sort=False).indices  # each group's rows of p
+        p_card, p_eid = p["card"].to_numpy(object), p["eid"].to_numpy()
         for group, g in first.groupby("group", sort=True):
-            if len(g) < min_cards:
-                continue
             if max_share is not None and degree[group] > max_share:
                 continue
             times = g["t"].to_numpy("datetime64[ns]").view("int64")
             for i, j in _bursts(times, np.int64(window.value), min_cards):
                 members = tuple(sorted(g["card"].iloc[i:j]))
-                eids = p[(p["group"] == group) & p["card"].isin(members)]["eid"]
+                rows_of, inside = edges_of[group], set(members)
+                eids = p_eid[rows_of][[c in inside for c in p_card[rows_of]]]
                 rows.append({
                     "identifier": group, "identifier_kind": group.partition(":")[0], "link": link,
                     "members": members, "count": len(members), "degree": int(degree[group]),

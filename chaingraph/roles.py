@@ -81,12 +81,14 @@ def _money_roles(view, paid_kind, window, hops, min_chain_share, settlement_min_
     total_in = pd.to_numeric(inflow["amount"], errors="coerce").groupby(inflow["target"].astype("str")).sum()
     got = pd.to_numeric(fe["attributed"], errors="coerce").groupby(fe["target"]).sum()
     levels = {}
+    into_rows = fe.groupby("target", sort=False).indices
+    fe_source = fe["source"].to_numpy(object)
     for r in acc.itertuples():
         if r.id in chain:
             levels[r.id] = 1
             continue
-        into = fe[fe["target"] == r.id]
-        from_chain = into[into["source"].isin(chain)]
+        into = into_rows.get(r.id, np.zeros(0, np.int64))
+        from_chain = fe.iloc[into[[s in chain for s in fe_source[into]]]]
         if not len(from_chain):
             continue
         share = float(got.get(r.id, 0.0)) / float(total_in.get(r.id, 0.0) or np.inf)
@@ -165,14 +167,16 @@ def roles(view, window="72h", hops: int = 6, min_chain_share: float = 0.5, settl
         farmer_cards |= set(held["target"].astype("str"))
 
     # corrupt outlets: ratio of chain-linked registrations to volume
-    ring_members = {e for e, k in ring_of.items() if k in set(case_rings["ring"])}
+    case_ring_ids = set(case_rings["ring"])
+    ring_members = {e for e, k in ring_of.items() if k in case_ring_ids}
     bad_items = used | farmer_cards | ring_members
     reg = view.all_edges([outlet_link])
     reg = pd.DataFrame({"item": reg["source"].astype("str"), "outlet": reg["target"].astype("str"),
                         "id": reg["id"].astype("int64")})
+    reg["bad"] = [x in bad_items for x in reg["item"]]
     for o, g in reg.groupby("outlet", sort=True):
         total = g["item"].nunique()
-        bad = g[g["item"].isin(bad_items)]
+        bad = g[g["bad"]]
         nb = bad["item"].nunique()
         if nb >= outlet_min_bad and nb / total >= outlet_min_ratio:
             rows.append((o, "corrupt_outlet", f"{nb} of {total} registrations chain-linked ({nb / total:.0%})",
