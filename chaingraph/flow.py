@@ -357,7 +357,7 @@ def _start_chunks(view, starts, direction, w, since, until, lookback):
         raise ChaingraphError("backward fund tracing starts from accounts, not from "
                               + ", ".join(others))
     other_set = set(others)
-    e = view.edges(others, "both")
+    e = view.edges(others, "both", columns=("kind", "source", "target", "amount", "time"))
     paid_rows, victims = [], {}     # victims: start -> upstream non-account nodes (who reported it)
     for row in e.itertuples(index=False):
         ek = schema.edges.get(row.kind)
@@ -372,11 +372,11 @@ def _start_chunks(view, starts, direction, w, since, until, lookback):
         return chunks, []
     # who the victim is: the case's victim name, the reporters' names and the accounts they hold
     persons = sorted({p for ps in victims.values() for p in ps})
-    info = view.nodes(list(other_set) + persons)
+    info = view.nodes(list(other_set) + persons, columns=("loss", *NAME_PROPERTIES))
     info = {r["id"]: r for r in info.to_dict("records")}
     held: dict = {}
     if persons:
-        for row in view.edges(persons, "out").itertuples(index=False):
+        for row in view.edges(persons, "out", columns=("kind", "source", "target")).itertuples(index=False):
             ek = schema.edges.get(row.kind)
             if ek is not None and ek.upstream == "none" and schema.split_id(row.target)[0] in money_kinds:
                 held.setdefault(row.source, set()).add(row.target)
@@ -411,7 +411,7 @@ def _start_chunks(view, starts, direction, w, since, until, lookback):
     m = m.assign(source=m["source"].astype(object), target=m["target"].astype(object))
     payer_names = {}
     if len(m):
-        for r in view.nodes(sorted(set(m["source"]))).to_dict("records"):
+        for r in view.nodes(sorted(set(m["source"])), columns=NAME_PROPERTIES).to_dict("records"):
             payer_names[r["id"]] = _names(r)
     # each paid account's incoming transfers, in time order (a missing time last)
     into, by_time = {}, np.zeros(0, np.int64)
@@ -608,7 +608,7 @@ def flow(view, ref_or_refs, window="72h", hops: int = 6, min_amount: float = 0, 
         else:
             st, why = "end", "no further transfer in window"
         rows.append((a, level[a], rec, pas, rest, hs, st, why))
-    nodes = view.nodes(ids)
+    nodes = view.nodes(ids, columns=("kind", "key", "label"))
     info = {}
     if len(nodes):
         cols = [c for c in ("id", "kind", "key", "label") if c in nodes.columns]

@@ -27,7 +27,7 @@ next (``.requests``); ``.save(path, mask=...)`` writes CSV, XLSX or JSON through
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,6 +140,13 @@ class _Graph:
             self.out[self.src[i]].append(i)
             self.inn[self.dst[i]].append(i)
         self.money = set(self.schema.money_edges)
+        # the same without money edges: what links an account to its holder, phone, device…
+        # (a busy account's thousands of transfers are not walked for them)
+        self.links_out = defaultdict(list)
+        self.links_inn = defaultdict(list)
+        for i in order[~np.isin(self.kind[order], list(self.money))]:
+            self.links_out[self.src[i]].append(i)
+            self.links_inn[self.dst[i]].append(i)
         self._statement = None
 
     def kind_of(self, node: str) -> str:
@@ -254,15 +261,15 @@ def _expand(g: _Graph, case: str, hits: dict, max_steps: int = 3) -> None:
         if g.kind[i] == "contacted_by" and g.dst[i] not in hits:
             hits[g.dst[i]] = _Hit("contact", 1, [i])
     accounts_like = {k for k, ek in g.schema.edges.items() if ek.is_money for k in ek.source}
-    queue = [(n, h.hops, 0) for n, h in hits.items()]
+    queue = deque((n, h.hops, 0) for n, h in hits.items())
     while queue:
-        node, hop, steps = queue.pop(0)
+        node, hop, steps = queue.popleft()
         if steps >= max_steps:
             continue
         nk = g.kind_of(node)
         path = hits[node].path
         moves = []  # (edge index, next node, link)
-        for i in g.inn.get(node, ()):
+        for i in g.links_inn.get(node, ()):
             k = g.kind[i]
             if k == "holds" and steps == 0:
                 moves.append((i, g.src[i], "contact_holder" if hits[node].link == "contact" else "holder"))
@@ -272,7 +279,7 @@ def _expand(g: _Graph, case: str, hits: dict, max_steps: int = 3) -> None:
                 moves.append((i, g.src[i], "supplier" if steps <= 1 else "chain"))
             elif k == "member_of" and nk == "organisation":
                 moves.append((i, g.src[i], "member"))
-        for i in g.out.get(node, ()):
+        for i in g.links_out.get(node, ()):
             k = g.kind[i]
             if k == "registered_at":
                 moves.append((i, g.dst[i], "outlet"))

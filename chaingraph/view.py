@@ -35,15 +35,19 @@ class View(Protocol):
         Raises UnknownReference / AmbiguousReference listing candidates.
         """
 
-    def nodes(self, ids: Iterable[str] | None = None, kinds: Iterable[str] | None = None) -> pd.DataFrame:
-        """Node rows for ``ids`` (all nodes when None), optionally of ``kinds``."""
+    def nodes(self, ids: Iterable[str] | None = None, kinds: Iterable[str] | None = None,
+              columns: Iterable[str] | None = None) -> pd.DataFrame:
+        """Node rows for ``ids`` (all nodes when None), optionally of ``kinds``.
+
+        ``columns``: only these (and ``id``), of those the table has: for callers that
+        walk the rows in Python, or call often for a few rows."""
 
     def edges(self, ids: Iterable[str], direction: str = "out", kinds: Iterable[str] | None = None,
-              since=None, until=None) -> pd.DataFrame:
+              since=None, until=None, columns: Iterable[str] | None = None) -> pd.DataFrame:
         """Edges leaving (``out``), entering (``in``) or touching (``both``) the nodes ``ids``.
 
         ``since``/``until`` bound edge ``time`` (edges without a time are kept
-        unless a bound is given).
+        unless a bound is given). ``columns``: as for :meth:`nodes`.
         """
 
     def money_edges(self, ids: Iterable[str], direction: str = "out", since=None, until=None) -> pd.DataFrame:
@@ -188,6 +192,7 @@ class MemoryView:
             e["amount"] = np.nan
         self._edges = e
         self._lock = threading.RLock()
+        self._narrowed: dict = {}  # narrow copies of the tables (see _narrow)
         self._built: dict = {}
         self._ids_dtype = None
         # per edge: its ends as node positions (-1: not a node), kind code, time as int64 ns (a view)
@@ -338,16 +343,28 @@ class MemoryView:
         get = self._index("ids")[1].get
         return np.fromiter((get(i, -1) for i in ids), np.int64)
 
-    def nodes(self, ids=None, kinds=None) -> pd.DataFrame:
-        df = self._nodes
+    def _narrow(self, table: str, columns, kinds) -> tuple[pd.DataFrame, list | None]:
+        """The nodes or edges table cut to the ``columns`` asked for (with ``id``, and ``kind``
+        while filtering by kind; kept for the next call), and the columns to return (None: all)."""
+        df = self._nodes if table == "nodes" else self._edges
+        if columns is None:
+            return df, None
+        cols = [c for c in dict.fromkeys(["id", *columns]) if c in df.columns]
+        key = (table, tuple(cols), kinds is not None)
+        if key not in self._narrowed:
+            self._narrowed[key] = df[cols + (["kind"] if kinds is not None and "kind" not in cols else [])]
+        return self._narrowed[key], cols
+
+    def nodes(self, ids=None, kinds=None, columns=None) -> pd.DataFrame:
+        df, cols = self._narrow("nodes", columns, kinds)
         if ids is not None:
             pos = self._positions(ids)
             df = df.iloc[pos[pos >= 0]]
         if kinds is not None:
             df = df[df["kind"].isin(list(kinds))]
-        return df.reset_index(drop=True)
+        return (df if cols is None else df[cols]).reset_index(drop=True)
 
-    def edges(self, ids, direction="out", kinds=None, since=None, until=None) -> pd.DataFrame:
+    def edges(self, ids, direction="out", kinds=None, since=None, until=None, columns=None) -> pd.DataFrame:
         if direction not in ("out", "in", "both"):
             raise ValueError(f"direction must be 'out', 'in' or 'both', not {direction!r}")
         pos = np.unique(self._positions(ids))
@@ -365,10 +382,11 @@ class MemoryView:
             if until is not None:
                 keep &= t <= _ns(until)
             idx = idx[keep]
-        df = self._edges.iloc[idx]
+        df, cols = self._narrow("edges", columns, kinds)
+        df = df.iloc[idx]
         if kinds is not None:
             df = df[df["kind"].isin(list(kinds))]
-        return df.reset_index(drop=True)
+        return (df if cols is None else df[cols]).reset_index(drop=True)
 
     def codes(self, ids) -> np.ndarray:
         return self._positions(ids)

@@ -47,6 +47,11 @@ def _iso_or_none(ns: int) -> str | None:
     return pd.Timestamp(int(ns), tz="UTC").isoformat()
 
 
+def _only(df: pd.DataFrame, columns) -> pd.DataFrame:
+    """The ``columns`` of ``df`` asked for (with ``id``), of those it has; all when None."""
+    return df if columns is None else df[[c for c in dict.fromkeys(["id", *columns]) if c in df.columns]]
+
+
 class Neo4jView:
     """A read-only view of a chain graph held in Neo4j.
 
@@ -113,10 +118,11 @@ class Neo4jView:
             near = [r[0] for r in self.runner.read(self.cypher.NEAR, value=value[:6])]
         raise UnknownReference(ref, sorted(near))
 
-    def nodes(self, ids: Iterable[str] | None = None, kinds: Iterable[str] | None = None) -> pd.DataFrame:
+    def nodes(self, ids: Iterable[str] | None = None, kinds: Iterable[str] | None = None,
+              columns: Iterable[str] | None = None) -> pd.DataFrame:
         if ids is None:
             ks = None if kinds is None else [str(k) for k in kinds]
-            return self._node_frame(self.runner.table(self.cypher.NODES_ALL, kinds=ks))
+            return _only(self._node_frame(self.runner.table(self.cypher.NODES_ALL, kinds=ks)), columns)
         ids = _ids_list(ids)
         uniq = list(dict.fromkeys(ids))
         df = self._node_frame(self.runner.table(self.cypher.NODES_BY_ID, ids=uniq))
@@ -125,10 +131,10 @@ class Neo4jView:
         df = df.iloc[pos[pos >= 0]]
         if kinds is not None:
             df = df[df["kind"].isin(list(kinds))]
-        return df.reset_index(drop=True)
+        return _only(df, columns).reset_index(drop=True)
 
     def edges(self, ids: Iterable[str], direction: str = "out", kinds: Iterable[str] | None = None,
-              since=None, until=None) -> pd.DataFrame:
+              since=None, until=None, columns: Iterable[str] | None = None) -> pd.DataFrame:
         if direction not in ("out", "in", "both"):
             raise ValueError(f"direction must be 'out', 'in' or 'both', not {direction!r}")
         ids = list(dict.fromkeys(_ids_list(ids)))
@@ -150,7 +156,7 @@ class Neo4jView:
             t = df["time"].to_numpy("datetime64[ns]").view("int64") if len(df) else np.zeros(0, "int64")
             order = np.lexsort((df["cg_seq"].to_numpy(), t, df[end].to_numpy(dtype=object).astype(str)))
             df = df.iloc[order]
-        return df.drop(columns="cg_seq").reset_index(drop=True)
+        return _only(df.drop(columns="cg_seq"), columns).reset_index(drop=True)
 
     def _money(self, ids: list, direction: str, since, until) -> pd.DataFrame:
         """Money edges of ``ids`` (each in its own range) with their ``slot``, in the embedded order:
