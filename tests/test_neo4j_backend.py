@@ -165,6 +165,9 @@ def test_resolve_and_evidence(pushed):
     assert a.value.candidates == b.value.candidates
     eids = list(mem.all_edges(["transfer"])["id"].iloc[:20])
     same(mem.evidence([acc] + eids), neo.evidence([acc] + eids))
+    near = list(mem.edges([acc], "both")["target"].astype(str)) + [acc]
+    same(mem.nodes(near, columns=("kind", "label")), neo.nodes(near, columns=("kind", "label")))
+    same(mem.edges([acc], "both", columns=("kind", "amount")), neo.edges([acc], "both", columns=("kind", "amount")))
 
 
 # -- the same answers ----------------------------------------------------------------------

@@ -30,6 +30,20 @@ def test_edges_directions_and_bounds():
     assert list(v.edges(["nope"], "out")["id"]) == []
 
 
+def test_columns_asked_for_are_the_full_rows_cut():
+    v = view()
+    ids = ["person:H", "bank_account:B", "nope", "bank_account:A"]
+    full = v.nodes(ids)
+    for _ in range(2):  # (the second call uses the narrow table kept by the first)
+        pd.testing.assert_frame_equal(v.nodes(ids, columns=("key", "absent")), full[["id", "key"]])
+    pd.testing.assert_frame_equal(v.nodes(ids, kinds=["bank_account"], columns=("key",)),
+                                  v.nodes(ids, kinds=["bank_account"])[["id", "key"]])
+    pd.testing.assert_frame_equal(v.nodes(columns=("kind",)), v.nodes()[["id", "kind"]])
+    e = v.edges(["bank_account:A"], "both", kinds=["transfer"], since=T)
+    pd.testing.assert_frame_equal(v.edges(["bank_account:A"], "both", kinds=["transfer"], since=T, columns=("amount", "time")),
+                                  e[["id", "amount", "time"]])
+
+
 def test_money_edges_per_node_ranges():
     v = view()
     m = v.money_edges(["bank_account:A", "bank_account:B"], "out",
