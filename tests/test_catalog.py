@@ -158,3 +158,19 @@ def test_cli_output_to_a_closed_pipe_ends_quietly(tmp_path):
     p.stdout.close()  # as `| head` does once it has its lines
     err = p.stderr.read().decode()
     assert p.wait(timeout=120) == 141 and err == ""
+
+
+def test_the_readmes_query_examples_name_real_params():
+    import re
+    import shlex
+    from pathlib import Path
+
+    from chaingraph.cli import build_parser
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    lines = re.findall(r"^chaingraph query .*$", readme, flags=re.M)
+    assert lines
+    for line in lines:
+        args = build_parser().parse_args(shlex.split(line.split("#")[0])[1:])
+        params = dict(kv.split("=", 1) for kv in args.param or [])
+        bind(get_query(args.name), view(), params)  # raises on an unknown param or a bad value
