@@ -207,6 +207,8 @@ def gather_scatter(view, min_sources: int = 3, min_targets: int = 3, window="72h
     """
     from ._windows import best_gather_scatter
 
+    if min(min_sources, min_targets) < 1:
+        raise InvalidValue(f"gather_scatter: min_sources and min_targets must be at least 1, not {min_sources}, {min_targets}")
     e = _money(view, kinds, None, since, until, min_amount)
     w = _window(window)
     src, dst, names = _codes(e)

@@ -89,6 +89,15 @@ def test_gather_scatter():
     assert gather_scatter(money_view(), window="4h").empty
 
 
+def test_bad_windows_and_minimums_are_clear_errors():
+    from chaingraph.exc import InvalidValue
+
+    with pytest.raises(InvalidValue, match="negative"):
+        fan_in(money_view(), window="-1h")
+    with pytest.raises(InvalidValue, match="at least 1"):
+        gather_scatter(money_view(), min_targets=0)
+
+
 def test_cycles_time_respecting():
     r = cycles(money_view(), max_length=4, window="72h")
     assert ents(r) == ["bank_account:C1"]
