@@ -177,19 +177,21 @@ def scatter_gather(view, min_intermediates: int = 3, window="72h", min_amount: f
     s_, m_, t_ = src[i], dst[i], dst[j]
     keep = (s_ != t_) & (m_ != s_) & (m_ != t_)
     i, j, s_, m_, t_ = i[keep], j[keep], s_[keep], m_[keep], t_[keep]
+    # sorted by (S, T), then intermediate: each pair's legs are a run, and its distinct
+    # intermediates are where the intermediate changes within the run
     pair = s_ * n + t_
-    pc, pairs = pd.factorize(pair)
-    mids = np.bincount(pd.unique(pc * n + m_) // n, minlength=len(pairs))  # distinct intermediates of each (S, T)
-    found = np.sort(pairs[mids >= min_intermediates])
-    sel = np.isin(pair, found)
-    i, j, pair = i[sel], j[sel], pair[sel]
-    order = np.argsort(pair, kind="stable")
-    i, j, pair = i[order], j[order], pair[order]
-    bounds = np.searchsorted(pair, np.append(found, found[-1] + 1 if len(found) else 0))
+    order = np.lexsort((m_, pair))
+    i, j, pair, m_ = i[order], j[order], pair[order], m_[order]
+    run = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]]) if len(pair) else np.zeros(0, np.int64)
+    new_mid = np.r_[True, (pair[1:] != pair[:-1]) | (m_[1:] != m_[:-1])] if len(pair) else np.zeros(0, bool)
+    mids = np.add.reduceat(new_mid, run) if len(run) else np.zeros(0, np.int64)
+    ends = np.append(run[1:], len(pair))
+    keep = mids >= min_intermediates
+    found, bounds = pair[run[keep]], np.column_stack([run[keep], ends[keep]])
     amt, eid = e["amount"].to_numpy("float64"), e["id"].to_numpy()
     rows = []
-    for x, key in enumerate(found):
-        gi, gj = i[bounds[x]:bounds[x + 1]], j[bounds[x]:bounds[x + 1]]
+    for key, (lo, hi) in zip(found, bounds):
+        gi, gj = i[lo:hi], j[lo:hi]
         legs_in, mids = np.unique(gi), np.unique(dst[gi])
         rows.append({"entity": names[key // n], "typology": "scatter_gather", "count": len(mids),
                      "amount": float(np.nansum(amt[legs_in])), "start": t[legs_in[0]], "end": t[gj].max(),
