@@ -152,6 +152,12 @@ def candidate_ids(schema: Schema, ref: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def asked_columns(df: pd.DataFrame, columns) -> list:
+    """The ``columns`` argument of :meth:`View.nodes` / :meth:`View.edges`: those of ``df``
+    asked for, ``id`` first."""
+    return [c for c in dict.fromkeys(["id", *columns]) if c in df.columns]
+
+
 class MemoryView:
     """A :class:`View` over an embedded store's tables, with integer indexes.
 
@@ -349,7 +355,7 @@ class MemoryView:
         df = self._nodes if table == "nodes" else self._edges
         if columns is None:
             return df, None
-        cols = [c for c in dict.fromkeys(["id", *columns]) if c in df.columns]
+        cols = asked_columns(df, columns)
         key = (table, tuple(cols), kinds is not None)
         if key not in self._narrowed:
             self._narrowed[key] = df[cols + (["kind"] if kinds is not None and "kind" not in cols else [])]

@@ -26,7 +26,7 @@ import pandas as pd
 
 from ..exc import AmbiguousReference, UnknownReference
 from ..schema import Schema, load_schema
-from ..view import _bounds, candidate_ids
+from ..view import _bounds, asked_columns, candidate_ids
 from .cypher import Cypher
 from .runner import connect
 
@@ -49,7 +49,7 @@ def _iso_or_none(ns: int) -> str | None:
 
 def _only(df: pd.DataFrame, columns) -> pd.DataFrame:
     """The ``columns`` of ``df`` asked for (with ``id``), of those it has; all when None."""
-    return df if columns is None else df[[c for c in dict.fromkeys(["id", *columns]) if c in df.columns]]
+    return df if columns is None else df[asked_columns(df, columns)]
 
 
 class Neo4jView:
