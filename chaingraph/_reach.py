@@ -11,18 +11,21 @@ followed before are followed, and their arrivals are sorted by receiving node
 (LSD radix sort of ``receiver << 32 | arrival`` keys, their times gathered
 after) and then by time within a node, which gives the next hop's windows in
 node order again and the nodes first reached at this hop in code order. The
-last hop opens no windows: its arrivals are sorted by receiver (with their
-times) and only the receivers not reached before are kept, with their
-earliest arrival.
+last hop opens no windows: its arrivals at nodes reached before are dropped
+as they are made (the nodes reached are a bitset small enough for the L2
+cache), the rest sorted by receiver (with their times), and each receiver kept
+once, with its earliest arrival.
 
 A window opened by an arrival starts at its node's first row at or after the
 arrival, which is the same for every search: each row keeps it (its
 *continuation*, computed once with the scratch), and so does the arrival, so
 such a window is found without a binary search in its node's rows (a chain
 of cache misses in busy nodes), and a window whose first row is after its end
-(about half of those of the last hop at 10M transfers) without touching the
-rows at all (the continuation also holds that row's time bucket). Only the
-seeds' windows are searched for. Memory is touched in ascending order as far
+(about half of those of the last hop at 10M transfers) is not made at all (the
+continuation also holds that row's time bucket). Only the seeds' windows are
+searched for. Where a branch would go either way about as often (a node first
+reached or not, a window made or not), the write is done anyway and only the
+count moves. Memory is touched in ascending order as far
 as possible, a row's time, receiver and visit mark share one array (one or two
 cache lines per window), the next windows' rows are prefetched, and the
 index and per-node arrays sit on 2 MB pages, because a reach of 100k accounts is bound
@@ -35,9 +38,10 @@ is large, same answers) took the median 10M-transfer search from 11.3 to
 12-14% slower at 10M when the other core was busy. Also measured on the saved
 10M benchmark index, same process, alternating, and not kept: rows packed into
 8 bytes (time in whole seconds, marks in a bitset), 8% slower; node codes
-renumbered by in-degree, no change; the last hop dropping arrivals at nodes
-already reached before sorting, 2% slower; 8-bit radix digits, 11% slower;
-prefetching 16 windows ahead instead of 8, 2% slower.
+renumbered by in-degree, no change; 8-bit radix digits, 11% slower;
+prefetching 16 windows ahead instead of 8, 2% slower. (The last hop dropping
+arrivals at nodes already reached was 2% slower with a byte per node and an
+``if``; with the bitset and no branch it is part of a 12-15% gain.)
 """
 
 from __future__ import annotations
@@ -112,23 +116,39 @@ def _insertion_sort(x, a, b):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _follow(r, x, tr, na, final, mark, low, rows, cont, ac, ak, au, at):
+def _is_reached(seen, u):
+    """1 if node ``u``'s bit is set in the bitset ``seen``, else 0."""
+    return np.int64((seen[u >> 6] >> np.uint64(u & 63)) & np.uint64(1))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _reach_first(seen, u):
+    """Set node ``u``'s bit in ``seen``; 1 if it was not set before (first reached), else 0."""
+    word = seen[u >> 6]
+    bit = np.uint64(1) << np.uint64(u & 63)
+    seen[u >> 6] = word | bit
+    return np.int64((word & bit) == 0)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _follow(r, x, tr, na, final, mark, low, rows, cont, ac, ak, au, at, seen):
     """Follow row ``r`` (packed receiver ``x``, time ``tr``): record arrival ``na``
     and return the next arrival's number. Before the last hop the row is marked
-    followed and the arrival keeps its continuation and a receiver/number sort key;
-    at the last hop (no later hop reads the mark) only the receiver is kept."""
+    followed and the arrival keeps its continuation and a receiver/number sort key.
+    At the last hop (no later hop reads the mark) only the receiver is kept, and
+    only if it was not reached before (written anyway and not counted: no branch)."""
+    at[na] = tr
     if not final:
         rows[2 * r + 1] = (mark << 32) | (x & low)
         ac[na] = cont[r]
         ak[na] = ((x & low) << 32) | na
-    else:
-        au[na] = x & low
-    at[na] = tr
-    return na + 1
+        return na + 1
+    au[na] = x & low
+    return na + 1 - _is_reached(seen, x & low)
 
 
 @njit(cache=True, nogil=True)
-def reach_bfs(start, rows, cont, t0, cshift, seeds, lo0, hi0, w, hops, mark, seen, stamp,
+def reach_bfs(start, rows, cont, t0, cshift, seeds, lo0, hi0, w, hops, mark, seen,
               au, at, ac, ak, bu, bt, bc, bk, wn, wlo, whi, wse, out, out_hop, out_first, hist):
     """Time-respecting reach from ``seeds`` over a money CSR; see :func:`chaingraph.flow.reach`.
 
@@ -146,16 +166,16 @@ def reach_bfs(start, rows, cont, t0, cshift, seeds, lo0, hi0, w, hops, mark, see
     the previous window of that node closes extends it. An arrival without a
     time reaches its node but opens no window.
 
-    ``seen`` (per node) marks the nodes reached: an entry is marked if it
-    equals ``stamp``, so nothing is reset afterwards (the caller gives a new
-    stamp per call and clears ``seen`` before reusing one; likewise a new
-    ``mark`` per call). ``au`` .. ``wse`` are work buffers of at least as many
+    ``seen`` is a bitset of the nodes reached (a bit per node: 128 KB for a
+    million nodes, so it stays in the L2 cache), all clear on entry and cleared
+    again before returning; the caller gives a new ``mark`` per call.
+    ``au`` .. ``wse`` are work buffers of at least as many
     entries as rows (and seeds), ``out``, ``out_hop`` and ``out_first`` of one
     more than the nodes, ``hist`` of 4097.
 
-    The last hop opens no windows: its rows are followed without marks, its
-    arrivals sorted by receiver, and only the receivers not reached before
-    are kept, with their earliest arrival.
+    The last hop opens no windows: its rows are followed without marks, the
+    arrivals at nodes reached before dropped as they are made, and the rest
+    sorted by receiver, each kept once with its earliest arrival.
 
     Returns the number ``k`` of nodes reached: ``out[:k]`` their codes,
     ``out_hop[:k]`` the hop that first reached them and ``out_first[:k]`` their
@@ -175,7 +195,7 @@ def reach_bfs(start, rows, cont, t0, cshift, seeds, lo0, hi0, w, hops, mark, see
     n_out = 0
     nw = 0
     for v in seeds:
-        seen[v] = stamp
+        _reach_first(seen, v)
         out[n_out] = v
         out_hop[n_out] = 0
         out_first[n_out] = nat
@@ -210,21 +230,18 @@ def reach_bfs(start, rows, cont, t0, cshift, seeds, lo0, hi0, w, hops, mark, see
                     x = rows[2 * r + 1]
                     if (tr == nat and not unbounded) or (x >> 32) == mark:
                         continue
-                    na = _follow(r, x, tr, na, final, mark, low, rows, cont, ac, ak, au, at)
+                    na = _follow(r, x, tr, na, final, mark, low, rows, cont, ac, ak, au, at, seen)
                     if tr != nat and tr < tmin:
                         tmin = tr
         else:   # windows opened by arrivals: their first row is known (wse, a continuation)
             for k in range(nw):
                 if k + 8 < nw:
                     c = wse[k + 8]
-                    if (c >> 48) << cshift <= whi[k + 8] - t0:
-                        _prefetch(rows, 2 * (c & low))
-                        _prefetch(rows, 2 * (c & low) + 7)
-                        if not final:
-                            _prefetch(cont, c & low)
+                    _prefetch(rows, 2 * (c & low))
+                    _prefetch(rows, 2 * (c & low) + 7)
+                    if not final:
+                        _prefetch(cont, c & low)
                 c, hi = wse[k], whi[k]
-                if (c >> 48) << cshift > hi - t0:
-                    continue    # the first row is after the window's end (or there is none)
                 s = c & low
                 e = s + 0xFFFF - ((c >> 32) & 0xFFFF)
                 if e - s == 0xFFFF:   # many rows left: up to the node's end
@@ -236,7 +253,7 @@ def reach_bfs(start, rows, cont, t0, cshift, seeds, lo0, hi0, w, hops, mark, see
                     x = rows[2 * r + 1]
                     if (x >> 32) == mark:
                         continue
-                    na = _follow(r, x, tr, na, final, mark, low, rows, cont, ac, ak, au, at)
+                    na = _follow(r, x, tr, na, final, mark, low, rows, cont, ac, ak, au, at, seen)
                     if tr < tmin:
                         tmin = tr
         if final:   # the receivers first reached, in code order, with their earliest arrival
@@ -244,19 +261,16 @@ def reach_bfs(start, rows, cont, t0, cshift, seeds, lo0, hi0, w, hops, mark, see
             a = 0
             while a < na:
                 u = su[a]
-                if a + 16 < na:
-                    _prefetch(seen, su[a + 16])
                 tr = st[a]
                 b = a + 1
                 while b < na and su[b] == u:
                     if st[b] < tr:
                         tr = st[b]
                     b += 1
-                if seen[u] != stamp:
-                    out[n_out] = u
-                    out_hop[n_out] = h
-                    out_first[n_out] = tr
-                    n_out += 1
+                out[n_out] = u
+                out_hop[n_out] = h
+                out_first[n_out] = tr
+                n_out += 1
                 a = b
             break
         if na == 0:
@@ -272,30 +286,45 @@ def reach_bfs(start, rows, cont, t0, cshift, seeds, lo0, hi0, w, hops, mark, see
             q = sk[i] & low
             st[i] = at[q]
             sc[i] = ac[q]
-        # per receiver: arrival times sorted, first reached, next windows
+        # per receiver: first reached, next windows
         nw = 0
         a = 0
         while a < na:
             u = sk[a] >> 32
-            if a + 16 < na:
-                _prefetch(seen, sk[a + 16] >> 32)
             b = a + 1
             while b < na and (sk[b] >> 32) == u:
                 b += 1
-            # times and continuations sorted apart: for one receiver, a later arrival's
-            # continuation is never smaller, so the i-th of each belong together
+            tlo, thi, c = st[a], st[a], sc[a]
+            for i in range(a + 1, b):
+                tlo = min(tlo, st[i])
+                thi = max(thi, st[i])
+                c = min(c, sc[i])
+            out[n_out] = u      # written always, kept if first reached (no branch)
+            out_hop[n_out] = h
+            out_first[n_out] = tlo
+            n_out += _reach_first(seen, u)
+            # most receivers' arrivals (one, or a few within the window of the first) make one
+            # window, with the first arrival's continuation (the least: for one receiver, a
+            # later arrival's is never smaller); it is made only if its node has a row
+            # before its end (the continuation's time bucket says): no branch
+            if tlo != nat and (thi - tmin) // sec <= (tlo + w - tmin) // sec + 1:
+                wn[nw] = u
+                whi[nw] = thi + w
+                wse[nw] = c
+                nw += (c >> 48) << cshift <= thi + w - t0
+                a = b
+                continue
+            if b == a + 1:   # one arrival without a time: no window
+                a = b
+                continue
+            # arrivals further apart: times and continuations sorted apart (the i-th of
+            # each belong together), windows merged while the next arrival is within one
             if b - a > 24:
                 st[a:b].sort()
                 sc[a:b].sort()
-            elif b - a > 1:   # most receivers have one or two arrivals
+            else:
                 _insertion_sort(st, a, b)
                 _insertion_sort(sc, a, b)
-            if seen[u] != stamp:
-                seen[u] = stamp
-                out[n_out] = u
-                out_hop[n_out] = h
-                out_first[n_out] = st[a]
-                n_out += 1
             i = a
             while i < b and st[i] == nat:
                 i += 1
@@ -306,12 +335,16 @@ def reach_bfs(start, rows, cont, t0, cshift, seeds, lo0, hi0, w, hops, mark, see
                 while j < b and (st[j] - tmin) // sec <= (last + w - tmin) // sec + 1:
                     last = st[j]
                     j += 1
-                wn[nw] = u
-                whi[nw] = last + w
-                wse[nw] = sc[i]
-                nw += 1
+                c = sc[i]
+                if (c >> 48) << cshift <= last + w - t0:
+                    wn[nw] = u
+                    whi[nw] = last + w
+                    wse[nw] = c
+                    nw += 1
                 i = j
             a = b
+    for i in range(n_out):   # seen left clear for the next call
+        seen[out[i] >> 6] = 0
     return n_out
 
 
@@ -399,13 +432,13 @@ def _lazy_empty(n: int, dtype) -> np.ndarray:
 
 
 class Scratch:
-    """Visit stamps and work buffers of :func:`reach_bfs` for one money index, reused.
+    """The reached-node bitset and work buffers of :func:`reach_bfs` for one money index, reused.
 
     Also holds the index as the kernel reads it: CSR offsets, each row's
     time, receiver and visit mark side by side in one int64 array (a window's
     rows in one or two cache lines instead of one per column), and each row's
     continuation (:func:`_continuations`; 8 bytes a row), both on 2 MB pages
-    (fewer TLB misses) like the offsets and visit stamps. The work
+    (fewer TLB misses) like the offsets. The work
     buffers have an entry per row (or node, if more) but are only allocated,
     not written: memory is committed as far as a query reaches.
     """
@@ -434,8 +467,7 @@ class Scratch:
         self.rows[0::2] = t
         self.rows[1::2] = other
         self.mark = 0
-        self.seen = _huge_empty(n_nodes, np.uint8)
-        self.seen[:] = 0
+        self.seen = np.zeros((n_nodes >> 6) + 1, np.uint64)
         size = max(n_rows, n_nodes, 1)
         # au, at, ac, ak, bu, bt, bc, bk, wn, wlo, whi, wse: node codes int32; times,
         # continuations and sort keys int64
@@ -444,15 +476,7 @@ class Scratch:
         self.out_hop = _lazy_empty(n_nodes + 1, np.int64)
         self.out_first = _lazy_empty(n_nodes + 1, np.int64)
         self.hist = np.empty(4097, np.int64)
-        self.stamp = 0
         self.lock = threading.Lock()
-
-    def next_stamp(self) -> np.uint8:
-        """A stamp for a call (``seen``)."""
-        self.stamp = self.stamp + 1 if self.stamp < 255 else 1
-        if self.stamp == 1:     # stamps wrapped: forget every mark
-            self.seen[:] = 0
-        return np.uint8(self.stamp)
 
     def next_mark(self) -> np.int64:
         """A row mark for a call (upper half of ``rows[2r + 1]``)."""
@@ -469,6 +493,6 @@ def run(seeds, lo0: int, hi0: int, w: int, hops: int, scratch: Scratch):
     with scratch.lock:
         k = reach_bfs(scratch.start, scratch.rows, scratch.cont, np.int64(scratch.t0), np.int64(scratch.cshift),
                       np.asarray(seeds, np.int64), np.int64(lo0), np.int64(hi0),
-                      np.int64(w), np.int64(hops), scratch.next_mark(), scratch.seen, scratch.next_stamp(),
+                      np.int64(w), np.int64(hops), scratch.next_mark(), scratch.seen,
                       *scratch.buffers, scratch.out, scratch.out_hop, scratch.out_first, scratch.hist)
         return scratch.out[:k].copy(), scratch.out_hop[:k].copy(), scratch.out_first[:k].copy()

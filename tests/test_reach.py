@@ -160,7 +160,7 @@ def test_kernel_matches_the_definition_on_a_random_graph(seed):
 def test_marks_are_reused_across_many_calls():
     v = make_view([("A", "B", at(0)), ("B", "C", at(1)), ("C", "A", at(2)), ("A", "D", at(3))])
     want = hops(reach(v, "bank_account:A"))
-    for _ in range(600):   # visit stamps wrap after 255 calls
+    for _ in range(600):   # the reached-node bitset and the row marks are reused by every call
         assert hops(reach(v, "bank_account:A")) == want
         assert hops(reach(v, "bank_account:B", hops=1)) == {"B": 0, "C": 1}
 
