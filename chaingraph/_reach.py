@@ -177,7 +177,7 @@ def reach_bfs(start, rows, cont, t0, cshift, seeds, lo0, hi0, w, hops, mark, see
     arrivals at nodes reached before dropped as they are made, and the rest
     sorted by receiver, each kept once with its earliest arrival.
 
-    Returns the number ``k`` of nodes reached: ``out[:k]`` their codes,
+    Returns the number ``k`` of nodes reached: ``out[:k]`` their codes (int32),
     ``out_hop[:k]`` the hop that first reached them and ``out_first[:k]`` their
     earliest arrival at that hop (NaT for seeds), ordered by hop, then code
     (seeds first, with hop 0).
@@ -472,7 +472,7 @@ class Scratch:
         # au, at, ac, ak, bu, bt, bc, bk, wn, wlo, whi, wse: node codes int32; times,
         # continuations and sort keys int64
         self.buffers = tuple(_lazy_empty(size, np.int32 if k in (0, 4, 8) else np.int64) for k in range(12))
-        self.out = _lazy_empty(n_nodes + 1, np.int64)
+        self.out = _lazy_empty(n_nodes + 1, np.int32)   # codes as a Categorical holds them: no conversion
         self.out_hop = _lazy_empty(n_nodes + 1, np.int64)
         self.out_first = _lazy_empty(n_nodes + 1, np.int64)
         self.hist = np.empty(4097, np.int64)

@@ -459,7 +459,7 @@ class MemoryView:
 
     def ids_categorical(self, codes) -> pd.Categorical:
         """Node ids of codes as a Categorical over all node ids (no string copies)."""
-        return pd.Categorical.from_codes(np.asarray(codes, np.int64), dtype=self._id_dtype(), validate=False)
+        return pd.Categorical.from_codes(np.asarray(codes), dtype=self._id_dtype(), validate=False)
 
     def money_edges(self, ids, direction="out", since=None, until=None) -> pd.DataFrame:
         pos = self._positions(ids)
