@@ -329,8 +329,10 @@ def _names(row) -> set:
 
 
 def _start_chunks(view, starts, direction, w, since, until, lookback):
-    """Initial traced money: [(account, tau, hi, amount, via)] and the case edges used.
+    """Initial traced money: [(account, tau, hi, amount, via, start)] and the case edges used.
 
+    ``start`` is the start (of ``starts``) the money belongs to: several cases
+    can be started in one call and traced apart (:func:`chaingraph.leads.leads`).
     Accounts start with all their money in ``since``/``until``. A case starts at
     the accounts it paid (downstream chain edges from the case to accounts),
     with the money *at the time the victim paid*, found in the paid account's
@@ -350,7 +352,7 @@ def _start_chunks(view, starts, direction, w, since, until, lookback):
     others = [s for s in starts if schema.split_id(s)[0] not in money_kinds]
     for s in starts:
         if schema.split_id(s)[0] in money_kinds:
-            chunks.append((s, lo, hi, math.inf, None))
+            chunks.append((s, lo, hi, math.inf, None, s))
     if not others:
         return chunks, []
     if direction == "backward":
@@ -408,6 +410,8 @@ def _start_chunks(view, starts, direction, w, since, until, lookback):
     s_ = np.array([_NAT if p[3] is None else p[3] - lb for p in paid], np.int64)
     u_ = np.array([_NAT if p[3] is None else p[3] + w for p in paid], np.int64)
     m = view.money_edges(ids, "in", since=s_, until=u_)
+    # an account paid twice (by one case or by several) is asked for twice: each transfer once
+    m = m.drop_duplicates("id", ignore_index=True)
     m = m.assign(source=m["source"].astype(object), target=m["target"].astype(object))
     payer_names = {}
     if len(m):
@@ -450,11 +454,11 @@ def _start_chunks(view, starts, direction, w, since, until, lookback):
         if picks:
             for i, x in picks:
                 ti = int(m_t[cand[i]])
-                chunks.append((to, max(ti, lo), min(ti + w, hi), x, int(m_id[cand[i]])))
+                chunks.append((to, max(ti, lo), min(ti + w, hi), x, int(m_id[cand[i]]), frm))
         elif t is None:
-            chunks.append((to, lo, hi, amt, None))
+            chunks.append((to, lo, hi, amt, None, frm))
         else:
-            chunks.append((to, max(t, lo), min(t + w, hi), amt, None))
+            chunks.append((to, max(t, lo), min(t + w, hi), amt, None, frm))
     return chunks, [p[4] for p in paid]
 
 
@@ -509,8 +513,15 @@ def flow(view, ref_or_refs, window="72h", hops: int = 6, min_amount: float = 0, 
     if hops < 0:
         raise ChaingraphError("hops must not be negative")
     w = _window_ns(window)
-    schema = view.schema
     starts = resolve_refs(view, ref_or_refs)
+    init, _ = _start_chunks(view, starts, direction, w, since, until, lookback)
+    return _trace_money(view, starts, init, window, hops, min_amount, method, direction, exit_kinds)
+
+
+def _trace_money(view, starts, init, window, hops, min_amount, method, direction, exit_kinds) -> FlowResult:
+    """:func:`flow` from its initial money ``init`` (see :func:`_start_chunks`)."""
+    w = _window_ns(window)
+    schema = view.schema
     src_kinds, dst_kinds = set(), set()
     for k in schema.money_edges:
         src_kinds |= set(schema.edges[k].source)
@@ -520,15 +531,13 @@ def flow(view, ref_or_refs, window="72h", hops: int = 6, min_amount: float = 0, 
     nxt_dir, oth_dir = ("out", "in") if direction == "forward" else ("in", "out")
     sign = 1 if direction == "forward" else -1
     kernel = _Kernel(method, w)
-
-    init, _ = _start_chunks(view, starts, direction, w, since, until, lookback)
     level: dict = {}
     received: dict = {}
     passed: dict = {}
     for acc, *_ in init:
         level.setdefault(acc, 1)
     chunks: dict = {}
-    for acc, tau, hi, amt, via in init:
+    for acc, tau, hi, amt, via, _ in init:
         chunks.setdefault(acc, []).append((tau, hi, amt, via))
         received[acc] = received.get(acc, 0.0) + amt
     used: dict = {}

@@ -190,7 +190,7 @@ class _Hit:
 
 
 def _money(view, g: _Graph, cases, window: pd.Timedelta, hops: int, min_amount: float):
-    """Follow each case's money with :func:`chaingraph.flow.flow` (FIFO, one case at a time).
+    """Follow each case's money as :func:`chaingraph.flow.flow` does (FIFO, one case at a time).
 
     Returns ({case: {account: _Hit}}, {case: {frontier account: amount}}). Each
     case is traced on its own, so the amounts are that case's money; FIFO
@@ -200,13 +200,18 @@ def _money(view, g: _Graph, cases, window: pd.Timedelta, hops: int, min_amount: 
     case's ``paid_to`` edge, then the earliest-followed transfer into each
     account back to the first-level account.
     """
-    from .flow import flow
+    from .flow import DEFAULT_EXIT_KINDS, DEFAULT_LOOKBACK, _start_chunks, _trace_money, _window_ns
 
     pos = pd.Index(g.eid)
     hits: dict[str, dict[str, _Hit]] = {c: {} for c in cases}
     frontier: dict[str, dict[str, float]] = {c: {} for c in cases}
+    # every case's starting money found at once (the same as flow() finds it case by case)
+    init, _ = _start_chunks(view, list(cases), "forward", _window_ns(window), None, None, DEFAULT_LOOKBACK)
+    by_case = defaultdict(list)
+    for chunk in init:
+        by_case[chunk[5]].append(chunk)
     for c in cases:
-        r = flow(view, c, window=window, hops=hops, min_amount=min_amount, method="fifo")
+        r = _trace_money(view, [c], by_case.get(c, []), window, hops, min_amount, "fifo", "forward", DEFAULT_EXIT_KINDS)
         if not len(r.accounts):
             continue
         paid = {g.dst[i]: i for i in g.out.get(c, ()) if g.kind[i] != "contacted_by"}

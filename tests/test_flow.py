@@ -191,6 +191,24 @@ def test_case_reported_after_payment_starts_at_the_victims_payments():
     assert flows(r) == {("A", "E"): 1000.0}                      # from the report's own time
 
 
+def test_cases_started_together_start_as_each_alone():
+    # the lead list finds every case's starting money in one call: two cases paid A, so A's
+    # incoming transfers are asked for twice (overlapping look-backs); each is still taken once
+    from chaingraph.flow import _start_chunks
+
+    v = late_report_view([("case:C1", "victim_name", "张三"), ("bank_account:V", "holder_name", "张三"),
+                          ("case:C2", "victim_name", "李四"), ("bank_account:W", "holder_name", "李四")],
+                         [("paid_to", "case:C2", "bank_account:A", m(310), 500.0, ""),
+                          ("transfer", "bank_account:W", "bank_account:A", m(5), 500.0, "target")])
+    w = 72 * 3600 * 10**9
+    alone = {c: _start_chunks(v, [c], "forward", w, None, None, "7D")[0] for c in ("case:C1", "case:C2")}
+    together, _ = _start_chunks(v, ["case:C1", "case:C2"], "forward", w, None, None, "7D")
+    assert sorted(together) == sorted(alone["case:C1"] + alone["case:C2"])
+    # the victims' own payments, each once: V's 600 and 400 for C1, W's 500 for C2
+    assert sorted((c[5], c[3], c[1]) for c in together) == [
+        ("case:C1", 400.0, m(20).value), ("case:C1", 600.0, m(0).value), ("case:C2", 500.0, m(5).value)]
+
+
 def test_reach_follows_every_transfer_in_the_window_on_both_paths():
     from chaingraph.flow import reach
 
