@@ -118,6 +118,7 @@ class View(Protocol):
 
 # nodes with at most this many money edges in a direction are scanned, not binary-searched
 _SCAN = 32
+_FEW = 64   # segments searched one by one (see _search)
 _DIGITS = re.compile(r"^\+?[\d\s\-]+$")
 
 
@@ -564,7 +565,14 @@ def _factorize(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _search(t: np.ndarray, a: np.ndarray, b: np.ndarray, x: np.ndarray, side: str) -> np.ndarray:
-    """Per segment ``t[a_i:b_i]`` (sorted): ``np.searchsorted(t[a_i:b_i], x_i, side) + a_i``, vectorised."""
+    """Per segment ``t[a_i:b_i]`` (sorted): ``np.searchsorted(t[a_i:b_i], x_i, side) + a_i``.
+
+    A few segments are searched one by one (a fund trace asks for a handful of busy
+    accounts at a time); many at once by a binary search over all of them together,
+    a few numpy passes per halving (about 20 halvings for a million rows)."""
+    if len(a) <= _FEW:
+        return np.array([i + np.searchsorted(t[i:j], v, side) for i, j, v in zip(a.tolist(), b.tolist(), x.tolist())],
+                        np.int64)
     lo, hi = a.astype(np.int64), b.astype(np.int64)
     while True:
         act = np.flatnonzero(lo < hi)

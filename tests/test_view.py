@@ -1,6 +1,7 @@
 """MemoryView: edge slices, per-node time ranges for money edges, statements."""
 
 import pandas as pd
+import pytest
 
 from chaingraph.view import MemoryView
 
@@ -99,6 +100,26 @@ def test_busy_node_ranges_match_a_plain_filter():
             want = want[(want["time"] <= until) if until is not None else want["time"].notna()]
         got = v.money_edges(["bank_account:A"], "out", since=since, until=until)
         assert sorted(got["id"]) == sorted(want["id"]), (lo, hi)
+
+
+@pytest.mark.parametrize("segments", [3, 500])
+def test_segment_search_is_numpys_searchsorted(segments):
+    # a few busy accounts are searched one by one, many together: both give numpy's answer
+    import numpy as np
+
+    from chaingraph.view import _FEW, _search
+
+    assert (segments <= _FEW) == (segments == 3)
+    rng = np.random.default_rng(segments)
+    lengths = rng.integers(0, 300, segments)
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    t = np.concatenate([np.sort(rng.integers(0, 1000, n)) for n in lengths]).astype(np.int64)
+    x = rng.integers(-10, 1010, segments)
+    x[::7] = t[np.minimum(starts[::7], len(t) - 1)]      # ties at a segment's first value
+    for side in ("left", "right"):
+        want = [a + np.searchsorted(t[a:b], v, side) for a, b, v in zip(starts, ends, x)]
+        assert _search(t, starts, ends, x, side).tolist() == want
 
 
 def test_categorical_ends_and_ends_that_are_not_nodes():
