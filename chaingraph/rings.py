@@ -56,7 +56,7 @@ Examples
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import pandas as pd
@@ -522,7 +522,30 @@ def rings(view, projections=PROJECTIONS, resolution: float = 1.0, seed: int = 42
     broker_share : float or None
         Smallest share of its link weight an entity must send to a second, otherwise
         separate community to be a broker (see the module docstring); None: no broker step.
+
+    On the in-memory view the result is kept, per parameters (the last
+    ``_KEPT``), and handed out again as a copy: brokers, dealers and roles all
+    start from the rings, and Leiden on a province's graph takes half a minute.
+    A Neo4j graph can change between two calls, so it is computed every time.
     """
+    args = (tuple(projections), resolution, seed, min_size, max_share, max_degree,
+            None if money_kinds is None else tuple(sorted(money_kinds)), n_iterations, min_split, broker_share)
+    if not _has_codes(view):
+        return _rings(view, *args)
+    kept = view.__dict__.setdefault("_rings_kept", {})
+    if args not in kept:
+        kept[args] = _rings(view, *args)
+        while len(kept) > _KEPT:
+            del kept[next(iter(kept))]
+    r = kept[args]
+    return replace(r, **{f.name: None if getattr(r, f.name) is None else getattr(r, f.name).copy() for f in fields(r)})
+
+
+_KEPT = 2
+
+
+def _rings(view, projections, resolution, seed, min_size, max_share, max_degree, money_kinds, n_iterations,
+           min_split, broker_share) -> Rings:
     if _has_codes(view):
         names, order, codes, parts = _code_parts(view, list(projections), max_share, money_kinds)
         node_kind = None

@@ -114,3 +114,29 @@ def test_custody_and_brokers_keep_rings_apart():
     merged = rings(v, broker_share=None)
     assert set(r.brokers.columns) >= {"entity", "n_rings", "rings"}
     assert len(merged.members) >= len(r.members) - 2
+
+
+def test_rings_are_kept_per_view_and_parameters(monkeypatch):
+    # brokers, dealers and roles each start from the rings: on the in-memory view they are
+    # found once per parameters, and each caller gets its own copy
+    from chaingraph import rings as rings_module
+
+    want = rings(world()).members               # (another view: its own rings)
+    calls = []
+    real = rings_module._partition
+    monkeypatch.setattr(rings_module, "_partition", lambda *a, **k: calls.append(1) or real(*a, **k))
+    v = world()
+    first = rings(v)
+    n = len(calls)
+    assert n > 0
+    first.members.loc[:, "ring"] = 99          # the caller's copy: changing it changes nothing kept
+    first.community[:] = 99
+    again = rings(v)
+    assert len(calls) == n                      # not computed again
+    pd.testing.assert_frame_equal(again.members, want)
+    assert again.community.max() < 99
+    ring_centrality(v)
+    dealers_across_rings(v)
+    assert len(calls) == n
+    rings(v, resolution=2.0)                    # other parameters: computed
+    assert len(calls) > n
