@@ -212,6 +212,17 @@ def write_table(path, sheets: dict[str, pd.DataFrame], mask: bool = False, salt:
     return written
 
 
+def print_written(paths: list[Path], mask: bool) -> None:
+    """The command line's report of :func:`write_table`: each path written, and a word on a new salt."""
+    import sys
+
+    for p in paths:
+        print(p)
+    if mask and any(str(p).endswith(".salt.txt") for p in paths):
+        print("masking salt generated and written to the .salt.txt file above; keep it to join later lists",
+              file=sys.stderr)
+
+
 # -- cells -------------------------------------------------------------------
 
 def _missing(v) -> bool:

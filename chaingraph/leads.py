@@ -645,19 +645,13 @@ def _requests(g: _Graph, nodes, frontier: dict, scope) -> pd.DataFrame:
 # -- command line ----------------------------------------------------------------------
 
 def cmd_leads(args) -> int:
+    from .export import print_written
     from .store import Store
     from .view import MemoryView
 
     store = Store.open(args.store)
     ll = leads(MemoryView(store), starts=args.starts or None, top=args.top, window=args.window, hops=args.hops)
-    paths = ll.save(args.out, mask=args.mask, salt=args.salt)
-    for p in paths:
-        print(p)
-    if args.mask and any(str(p).endswith(".salt.txt") for p in paths):
-        import sys
-
-        print("masking salt generated and written to the .salt.txt file above; keep it to join later lists",
-              file=sys.stderr)
+    print_written(ll.save(args.out, mask=args.mask, salt=args.salt), args.mask)
     return 0
 
 

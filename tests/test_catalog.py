@@ -148,6 +148,27 @@ def test_cli_query_table_fits_a_terminal_and_json_has_every_value(tmp_path, caps
     assert row["count"] == 40 and len(row["metrics"]["counterparties"]) == 40 and len(row["edge_ids"]) == 40
 
 
+def test_cli_query_limit_cuts_the_table_and_out_writes_every_row(tmp_path, capsys):
+    from chaingraph.cli import main
+
+    s = str(fan_store(tmp_path / "s"))
+    q = ["query", "account_flow", "--store", s, "--param", "ref=bank_account:PAYER"]
+    assert main(q + ["--limit", "3"]) == 0
+    got = capsys.readouterr()
+    assert len(got.out.splitlines()) == 1 + 3 and "38 more rows of 41" in got.err
+    assert main(q + ["--limit", "0"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1 + 41
+    # every row to a file, as the lead list is written: card numbers masked on request
+    out = tmp_path / "flow.csv"
+    assert main(q + ["--limit", "3", "--out", str(out), "--mask", "--salt", "s"]) == 0
+    assert capsys.readouterr().out.split() == [str(out)]
+    text = out.read_text(encoding="utf-8-sig")
+    assert len(text.splitlines()) == 1 + 41
+    assert "key_hash" in text.splitlines()[0] and "6222020000000000000" not in text
+    assert "622202*********0000" in text
+    assert main(q + ["--limit", "-1"]) == 2
+
+
 def test_cli_output_to_a_closed_pipe_ends_quietly(tmp_path):
     import subprocess
     import sys
