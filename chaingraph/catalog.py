@@ -293,6 +293,8 @@ def cmd_query(args) -> int:
         params[k.strip()] = v
     if args.limit < 0:
         raise InvalidValue(f"--limit {args.limit}: expected 0 (every row) or more")
+    if (args.mask or args.salt) and not args.out:
+        raise InvalidValue("--mask and --salt mask a written file: give --out FILE")
     view = MemoryView(Store.open(args.store))
     result = run_query(view, args.name, **params)
     if args.out:   # the whole table, as the lead list is written (formula-safe cells, masking)

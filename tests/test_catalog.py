@@ -167,6 +167,7 @@ def test_cli_query_limit_cuts_the_table_and_out_writes_every_row(tmp_path, capsy
     assert "key_hash" in text.splitlines()[0] and "6222020000000000000" not in text
     assert "622202*********0000" in text
     assert main(q + ["--limit", "-1"]) == 2
+    assert main(q + ["--mask"]) == 2          # masking is for a written file
 
 
 def test_cli_output_to_a_closed_pipe_ends_quietly(tmp_path):
