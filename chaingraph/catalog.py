@@ -35,6 +35,7 @@ import pandas as pd
 import yaml
 
 from .exc import DeclarationError, InvalidValue
+from .export import LIMIT, row_limit
 
 __all__ = ["Query", "Param", "PRIMITIVES", "load_query", "list_queries", "get_query", "run_query", "QUERY_DIR"]
 
@@ -291,27 +292,19 @@ def cmd_query(args) -> int:
         if not sep:
             raise InvalidValue(f"--param {kv!r}: expected NAME=VALUE")
         params[k.strip()] = v
-    if args.limit < 0:
-        raise InvalidValue(f"--limit {args.limit}: expected 0 (every row) or more")
     if (args.mask or args.salt) and not args.out:
         raise InvalidValue("--mask and --salt mask a written file: give --out FILE")
     view = MemoryView(Store.open(args.store))
     result = run_query(view, args.name, **params)
-    if args.out:   # the whole table, as the lead list is written (formula-safe cells, masking)
-        from .export import print_written, write_table
+    from .export import print_table, print_written, write_table
 
+    if args.out:   # the whole table, as the lead list is written (formula-safe cells, masking)
         print_written(write_table(args.out, {args.name: as_frame(result)}, mask=args.mask, salt=args.salt,
                                   schema=view.schema), args.mask)
     elif args.json:
         print(json.dumps(as_json(result), ensure_ascii=False, indent=2, default=str))
-    else:
-        df = as_frame(result)
-        shown = df if not args.limit else df.head(args.limit)
-        # a terminal's table: long cells (metrics, edge ids) cut at 60 characters; --json has them whole
-        print(shown.to_string(index=False, max_colwidth=60) if len(df) else "(no rows)")
-        if len(shown) < len(df):
-            print(f"({len(df) - len(shown):,} more rows of {len(df):,}: --limit 0 prints them all, "
-                  "--out FILE writes them)", file=sys.stderr)
+    else:   # long cells (metrics, edge ids) cut at 60 characters; --json has them whole
+        print_table(as_frame(result), args.limit, "(no rows)", max_colwidth=60)
     return 0
 
 
@@ -324,7 +317,7 @@ def add_commands(sub) -> None:
     p.add_argument("--store", required=True)
     p.add_argument("--param", action="append", help="NAME=VALUE (repeatable)")
     p.add_argument("--json", action="store_true", help="every row and value as JSON")
-    p.add_argument("--limit", type=int, default=200, help="rows printed as a table (default 200; 0: all)")
+    p.add_argument("--limit", type=row_limit, default=LIMIT, help=f"rows printed as a table (default {LIMIT}; 0: all)")
     p.add_argument("--out", metavar="FILE", help="write every row to FILE (.csv, .xlsx or .json) instead")
     p.add_argument("--mask", action="store_true", help="with --out: mask ID, phone and card numbers; add key_hash")
     p.add_argument("--salt", help="with --out --mask: salt for key_hash (default: $CHAINGRAPH_MASK_SALT, else random, "

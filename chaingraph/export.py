@@ -212,6 +212,30 @@ def write_table(path, sheets: dict[str, pd.DataFrame], mask: bool = False, salt:
     return written
 
 
+LIMIT = 200   # rows a command prints as a table unless --limit says otherwise
+
+
+def row_limit(text: str) -> int:
+    """The argparse type of ``--limit``: a whole number, 0 (every row) or more."""
+    import argparse
+
+    n = int(text)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 (every row) or more, not {n}")
+    return n
+
+
+def print_table(df: pd.DataFrame, limit: int = 0, empty: str = "(nothing)", max_colwidth: int | None = None) -> None:
+    """A result table on the terminal: its first ``limit`` rows (0: every row), and on stderr
+    how many more there are (a province's trace or rings run to 100,000s of rows)."""
+    import sys
+
+    shown = df.head(limit) if limit else df
+    print(shown.to_string(index=False, max_colwidth=max_colwidth) if len(df) else empty)
+    if len(shown) < len(df):
+        print(f"({len(df) - len(shown):,} more rows of {len(df):,}: --limit 0 prints them all)", file=sys.stderr)
+
+
 def print_written(paths: list[Path], mask: bool) -> None:
     """The command line's report of :func:`write_table`: each path written, and a word on a new salt."""
     import sys

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from .exc import ChaingraphError
+from .export import LIMIT, row_limit
 
 __all__ = ["trace", "TraceResult", "resolve_refs"]
 
@@ -313,9 +314,10 @@ def _open_view(path):
     return MemoryView(Store.open(path))
 
 
-def _print_table(df, columns):
-    cols = [c for c in columns if c in df.columns]
-    print(df[cols].to_string(index=False) if len(df) else "(nothing)")
+def _print_table(df, columns, limit):
+    from .export import print_table
+
+    print_table(df[[c for c in columns if c in df.columns]], limit)
 
 
 def cmd_trace(args) -> int:
@@ -324,7 +326,7 @@ def cmd_trace(args) -> int:
     if args.json:
         print(r.to_json_str())
     else:
-        _print_table(r.nodes, ("hops", "pivots", "direction", "kind", "key", "label"))
+        _print_table(r.nodes, ("hops", "pivots", "direction", "kind", "key", "label"), args.limit)
         if r.truncated:
             print("(stopped early: more than the limit of entities reached)")
     return 0
@@ -339,9 +341,10 @@ def cmd_flow(args) -> int:
         print(r.to_json_str())
     else:
         print("accounts reached:")
-        _print_table(r.accounts, ("level", "kind", "key", "received", "passed", "remainder", "status", "reason"))
+        _print_table(r.accounts, ("level", "kind", "key", "received", "passed", "remainder", "status", "reason"),
+                     args.limit)
         print("\nstatements to request next (frontier):")
-        _print_table(r.frontier, ("level", "kind", "key", "remainder"))
+        _print_table(r.frontier, ("level", "kind", "key", "remainder"), args.limit)
         print("\nuntraced: " + ", ".join(f"{k} {v:,.2f}" for k, v in r.untraced.items()))
     return 0
 
@@ -404,6 +407,7 @@ def add_commands(sub) -> None:
     p.add_argument("--until")
     p.add_argument("--window", help="accepted for symmetry with flow; trace does not use it")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=row_limit, default=LIMIT, help=f"rows printed as a table (default {LIMIT}; 0: all)")
     p.set_defaults(func=cmd_trace)
     p = sub.add_parser("flow", help="follow the money (fund penetration) from a case or accounts")
     p.add_argument("--store", required=True)
@@ -414,6 +418,7 @@ def add_commands(sub) -> None:
     p.add_argument("--method", choices=("fifo", "proportional"), default="fifo")
     p.add_argument("--direction", choices=("forward", "backward"), default="forward")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=row_limit, default=LIMIT, help=f"rows printed per table (default {LIMIT}; 0: all)")
     p.set_defaults(func=cmd_flow)
     p = sub.add_parser("path", help="k shortest evidence paths between two entities")
     p.add_argument("--store", required=True)

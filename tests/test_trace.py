@@ -118,3 +118,12 @@ def test_cli_trace_flow_path_json(tmp_path, capsys):
     assert out["paths"][0]["length"] == 3
     assert main(["trace", "--store", str(tmp_path / "s"), "--from", "bank_account:nope"]) == 2
     assert "error" in capsys.readouterr().err
+    # the terminal table: the first --limit rows, and how many more on stderr
+    assert main(["trace", "--store", str(tmp_path / "s"), "--from", "case:C1", "--direction", "upstream"]) == 0
+    whole = capsys.readouterr().out.splitlines()
+    assert len(whole) > 3
+    assert main(["trace", "--store", str(tmp_path / "s"), "--from", "case:C1", "--direction", "upstream",
+                 "--limit", "2"]) == 0
+    got = capsys.readouterr()
+    cells = [line.split() for line in got.out.splitlines()]   # (columns as wide as the rows shown)
+    assert cells == [line.split() for line in whole[:3]] and f"{len(whole) - 3} more rows of {len(whole) - 1}" in got.err
