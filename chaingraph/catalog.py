@@ -35,7 +35,7 @@ import pandas as pd
 import yaml
 
 from .exc import DeclarationError, InvalidValue
-from .export import LIMIT, row_limit
+from .export import LIMIT, print_table, print_written, row_limit, write_table
 
 __all__ = ["Query", "Param", "PRIMITIVES", "load_query", "list_queries", "get_query", "run_query", "QUERY_DIR"]
 
@@ -296,8 +296,6 @@ def cmd_query(args) -> int:
         raise InvalidValue("--mask and --salt mask a written file: give --out FILE")
     view = MemoryView(Store.open(args.store))
     result = run_query(view, args.name, **params)
-    from .export import print_table, print_written, write_table
-
     if args.out:   # the whole table, as the lead list is written (formula-safe cells, masking)
         print_written(write_table(args.out, {args.name: as_frame(result)}, mask=args.mask, salt=args.salt,
                                   schema=view.schema), args.mask)

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from .exc import ChaingraphError
-from .export import LIMIT, row_limit
+from .export import LIMIT, print_table, row_limit
 
 __all__ = ["trace", "TraceResult", "resolve_refs"]
 
@@ -315,8 +315,6 @@ def _open_view(path):
 
 
 def _print_table(df, columns, limit):
-    from .export import print_table
-
     print_table(df[[c for c in columns if c in df.columns]], limit)
 
 
