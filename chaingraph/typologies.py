@@ -184,15 +184,15 @@ def scatter_gather(view, min_intermediates: int = 3, window="72h", min_amount: f
     i, j, pair, m_ = i[order], j[order], pair[order], m_[order]
     run = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]]) if len(pair) else np.zeros(0, np.int64)
     new_mid = np.r_[True, (pair[1:] != pair[:-1]) | (m_[1:] != m_[:-1])] if len(pair) else np.zeros(0, bool)
-    mids = np.add.reduceat(new_mid, run) if len(run) else np.zeros(0, np.int64)
+    n_mids = np.add.reduceat(new_mid, run) if len(run) else np.zeros(0, np.int64)
     ends = np.append(run[1:], len(pair))
-    keep = mids >= min_intermediates
+    keep = n_mids >= min_intermediates
     found, bounds = pair[run[keep]], np.column_stack([run[keep], ends[keep]])
     amt, eid = e["amount"].to_numpy("float64"), e["id"].to_numpy()
     rows = []
     for key, (lo, hi) in zip(found, bounds):
         gi, gj = i[lo:hi], j[lo:hi]
-        legs_in, mids = np.unique(gi), np.unique(dst[gi])
+        legs_in, mids = np.unique(gi), m_[lo:hi][new_mid[lo:hi]]   # (the run's intermediates, sorted)
         rows.append({"entity": names[key // n], "typology": "scatter_gather", "count": len(mids),
                      "amount": float(np.nansum(amt[legs_in])), "start": t[legs_in[0]], "end": t[gj].max(),
                      "metrics": {"target": names[key % n], "intermediates": names[mids].tolist()},
