@@ -113,6 +113,7 @@ def main() -> None:
     ap.add_argument("rows", type=int, nargs="?", default=1_000_000)
     ap.add_argument("--keep", help="work folder to keep (default: a temporary one)")
     ap.add_argument("--xlsx", action="store_true", help="load the statement saved as an .xlsx workbook instead")
+    ap.add_argument("--workers", type=int, help="worker processes cleaning the rows (default: as chaingraph load chooses)")
     args = ap.parse_args()
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="cg-bench-load-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -137,7 +138,7 @@ def main() -> None:
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     load0 = os.getloadavg()[0]
     t, cpu = time.perf_counter(), time.process_time()
-    r = load(src, store)
+    r = load(src, store, workers=args.workers)
     dt, cpu = time.perf_counter() - t, time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     f = r.files[0]
@@ -146,6 +147,9 @@ def main() -> None:
           f"CPU (user+sys, all threads) {cpu:.1f} s  ->  {f.read / cpu:,.0f} rows per CPU second")
     print(f"load average (1 min) before {load0:.2f}, after {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     print(f"peak RSS {peak:,.0f} MB (before load {rss0:,.0f} MB); store {sum(p.stat().st_size for p in store.rglob('*') if p.is_file()) / 1e6:.0f} MB")
+    worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # (the largest; forked: pages shared with this process counted too)
+    if worker:
+        print(f"peak RSS of a worker process {worker:,.0f} MB")
     nodes, edges = r.store.nodes, r.store.edges
     graph_mb = (held_bytes(nodes) + held_bytes(edges)) / 2**20
     print(f"graph: {len(nodes):,} nodes, {len(edges):,} edges; {graph_mb:,.0f} MB in memory as the store "

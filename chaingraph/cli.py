@@ -33,6 +33,13 @@ def _print_json(obj) -> None:
     print(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
 
 
+def _workers(text: str) -> int:
+    n = int(text)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 (none) or more, not {n}")
+    return n
+
+
 def cmd_load(args) -> int:
     from .export import write_csv
     from .ingest import load
@@ -41,7 +48,7 @@ def cmd_load(args) -> int:
         if not args.json:
             print(msg, file=sys.stderr)
 
-    report = load(args.paths, args.store, mappings=args.mapping or [], progress=progress)
+    report = load(args.paths, args.store, mappings=args.mapping or [], progress=progress, workers=args.workers)
     if args.rejects:
         write_csv(args.rejects, report.rejects.drop(columns=["file_id"]))
     if args.json:
@@ -84,6 +91,8 @@ def add_commands(sub) -> None:
     p.add_argument("--mapping", action="append", help="your own loader mapping YAML (repeatable), tried first")
     p.add_argument("--rejects", help="also write the rejected rows of this load's store to this CSV")
     p.add_argument("--json", action="store_true", help="print the per-file summary as JSON")
+    p.add_argument("--workers", type=_workers, metavar="N",
+                   help="processes that clean the rows (default: one per CPU when the files hold 32 MB or more; 0: none)")
     p.set_defaults(func=cmd_load)
     p = sub.add_parser("stats", help="count nodes and edges per kind")
     p.add_argument("--store", required=True)

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import re
+import sys
 import time as _time
 import unicodedata
 import warnings
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -357,6 +360,116 @@ def _drop_repeats(df: pd.DataFrame) -> pd.DataFrame:
     same = [c for c in df.columns if c not in ("row", "kind", "key")]
     keep[np.flatnonzero(again)[~sub.duplicated(subset=same).to_numpy()]] = True
     return df[keep] if not keep.all() else df
+
+
+# ---------------------------------------------------------------------------
+# cleaning chunks, here or in worker processes
+
+def _clean(ap: _Applier, rows: pd.DataFrame):
+    """Apply ``ap`` to one chunk: (node parts, edge parts, rejects, rows ok), the parts
+    as kept until the merge (:func:`_compact`)."""
+    nodes, edges, rejects, ok = ap.apply(rows)
+    return [_compact(df, ap.prov) for df in nodes], [_compact(df, ap.prov) for df in edges], rejects, ok
+
+
+_WORKER: dict = {}  # in a cleaning worker: its node codes and the applier of the sheet it is on
+
+
+def _clean_in_worker(spec: tuple, rows: pd.DataFrame):
+    """:func:`_clean` in a worker process, with the worker's own node codes; also its
+    process id and the ids it coded for this chunk (its codes from ``len`` before on)."""
+    codes = _WORKER.setdefault("codes", _NodeCodes())
+    sheet_no, *args = spec
+    if _WORKER.get("sheet_no") != sheet_no:
+        _WORKER["sheet_no"], _WORKER["ap"] = sheet_no, _Applier(*args[:2], load_schema(), *args[2:], node_codes=codes)
+    start = len(codes.ids)
+    out = _clean(_WORKER["ap"], rows)
+    return (os.getpid(), codes.ids[start:]) + out
+
+
+def default_workers(paths: list[Path]) -> int:
+    """Worker processes for a load of ``paths``: one per CPU this process may use (at
+    most 8) when they hold at least :data:`PARALLEL_BYTES`, else none (cleaning in this
+    process). Only where processes can be forked (Linux): a started process would
+    import the caller's script again."""
+    import multiprocessing as mp
+
+    if sys.platform != "linux" or "fork" not in mp.get_all_start_methods():
+        return 0
+    size = 0
+    for p in paths:
+        try:
+            size += p.stat().st_size
+        except OSError:
+            pass
+    return min(len(os.sched_getaffinity(0)), 8) if size >= PARALLEL_BYTES else 0
+
+
+# a load of at least this many bytes cleans its chunks in worker processes
+PARALLEL_BYTES = 32 << 20
+
+
+class _Cleaning:
+    """Chunks cleaned in the order given: here (``workers`` < 2), or by worker processes,
+    a few chunks ahead of the reading, each result taken in order.
+
+    A worker codes node ids with its own codes; its results are put in the load's codes
+    (the ids it coded, looked up once each) before they are handed on, so the parts
+    are the same as cleaned here. Workers are forked at the start, before the reading
+    starts its threads; they get chunks and return parts through the pool's pipes."""
+
+    def __init__(self, workers: int, node_codes: _NodeCodes):
+        self.nc, self.pool, self.pending, self.local = node_codes, None, deque(), {}
+        self.window = 2 * workers
+        if workers > 1:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"))
+            self.pool.submit(int).result()  # (all workers are forked on the first task)
+
+    def submit(self, ap: _Applier, spec: tuple, rows: pd.DataFrame, done) -> None:
+        """Clean ``rows`` with ``ap`` (``spec``: how a worker makes it) and call ``done``
+        with the result, now or once the chunks given before it are done."""
+        if self.pool is None:
+            done(*_clean(ap, rows))
+            return
+        self.pending.append((self.pool.submit(_clean_in_worker, spec, rows), done))
+        while len(self.pending) > self.window:
+            self._take()
+
+    def then(self, fn, *args) -> None:
+        """Call ``fn(*args)`` once the chunks given before are done (rejects stay in file order)."""
+        if self.pending:
+            self.pending.append((None, lambda: fn(*args)))
+        else:
+            fn(*args)
+
+    def finish(self) -> None:
+        """Wait for every chunk given, and stop the workers."""
+        while self.pending:
+            self._take()
+        self.close()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+            self.pool = None
+
+    def _take(self) -> None:
+        future, done = self.pending.popleft()
+        if future is None:
+            return done()
+        pid, new, nodes, edges, rejects, ok = future.result()
+        table = self.local.get(pid, np.zeros(0, dtype=np.int64))
+        if new:
+            table = self.local[pid] = np.concatenate([table, self.nc.of(new)])
+        for parts, columns in ((nodes, ("_id",)), (edges, ("_src", "_dst", "_side"))):
+            for _, cols in parts:
+                for c in columns:
+                    v = np.asarray(cols[c], dtype=np.int64)
+                    cols[c] = np.where(v >= 0, table[np.maximum(v, 0)], -1)
+        done(nodes, edges, rejects, ok)
 
 
 # ---------------------------------------------------------------------------
@@ -835,7 +948,8 @@ def _sha(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def load(paths, store, *, mappings=None, tolerance=DEFAULT_TOLERANCE, chunk_size=100_000, progress=None) -> LoadReport:
+def load(paths, store, *, mappings=None, tolerance=DEFAULT_TOLERANCE, chunk_size=100_000, progress=None,
+         workers: int | None = None) -> LoadReport:
     """Load files or folders into the store at ``store`` (created if absent).
 
     Parameters
@@ -850,28 +964,75 @@ def load(paths, store, *, mappings=None, tolerance=DEFAULT_TOLERANCE, chunk_size
         one transfer.
     progress : callable(str), optional
         Called with a short message as each file is read.
+    workers : int, optional
+        Worker processes that clean the rows (0 or 1: none, this process does);
+        by default :func:`default_workers`. The result is the same either way.
 
     Returns
     -------
     LoadReport
     """
-    from .readers import iter_files, open_tables
+    from .readers import iter_files
 
     schema = load_schema()
     st = store if isinstance(store, Store) else Store.open(store, create=True, schema=schema)
     user = [m if isinstance(m, Mapping) else read_mapping(m, schema) for m in (mappings or [])]
     maps = tuple(user) + builtin_mappings()
+    files = list(iter_files([paths] if isinstance(paths, (str, Path)) else list(paths)))
+    report = LoadReport()
+    node_codes = _NodeCodes()
+    cleaning = _Cleaning(default_workers(files) if workers is None else workers, node_codes)
+    try:
+        parts = _read(files, maps, schema, chunk_size, progress, cleaning, report)
+        cleaning.finish()
+    finally:
+        cleaning.close()
+    node_parts, edge_parts, rej_parts, file_rows, row_status = parts
+    # (file_id, sheet, rows ok, report) of each sheet loaded, for merged counting
+    row_status = [(f, s, np.concatenate(ok) if ok else np.array([], dtype="int64"), rep) for f, s, ok, rep in row_status]
+
+    if progress:
+        progress("merging")
+    _release_memory()
+    out = st.writer()  # the new version: current only once committed
+    try:
+        rejects = merge(st.tables, node_parts, edge_parts, rej_parts, schema, tolerance, row_status, out, node_codes)
+        files = pd.DataFrame(file_rows, columns=FILE_COLUMNS)
+        for i, (_, _, _, rep) in enumerate(row_status):
+            files.loc[i, ["loaded", "merged", "rejected"]] = [rep.loaded, rep.merged, rep.rejected]
+        files = pd.concat([st.tables.files, files], ignore_index=True) if len(st.tables.files) else files
+        for c in ("read", "loaded", "merged", "rejected"):
+            files[c] = pd.to_numeric(files[c]).astype("int64")
+        if progress:
+            progress("writing store")
+        out.write("files", files)
+        _release_memory()
+        out.commit(rejects)  # (the store reads back what it wrote, when it is used)
+    except BaseException:
+        out.abort()
+        raise
+    report.store = st
+    report.rejects = st.tables.rejects
+    return report
+
+
+def _read(files: list[Path], maps, schema: Schema, chunk_size: int, progress, cleaning: "_Cleaning", report: LoadReport):
+    """The reading half of :func:`load`: each sheet of ``files`` opened, recognised and
+    its chunks handed to ``cleaning``; files and sheets not loaded go to ``report``.
+
+    Returns the lists the cleaned chunks are put in as they are done (node parts,
+    edge parts, rejects) and, per sheet loaded, its row for the ``files`` table and
+    ``(file_id, sheet, [rows ok per chunk], report)``."""
+    from .readers import open_tables
+
     aliases = {normalise_header(a) for m in maps for al in m.columns.values() for a in al}
 
     def find_header(cells):
         return sum(normalise_header(c) in aliases for c in cells if c) >= 2
 
-    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-    report = LoadReport()
-    node_parts, edge_parts, rej_parts, file_rows = [], [], [], []
-    node_codes = _NodeCodes()
-    row_status = []  # (file_id, sheet, rows ok array, report) for merged counting
-    for path in iter_files(paths):
+    node_parts, edge_parts, rej_parts, file_rows, row_status = [], [], [], [], []
+    sheets_seen = 0
+    for path in files:
         if progress:
             progress(f"reading {path}")
         try:
@@ -898,56 +1059,37 @@ def load(paths, store, *, mappings=None, tolerance=DEFAULT_TOLERANCE, chunk_size
                 })
                 continue
             rep = FileReport(str(path), mapping.source, sheet.encoding, sheet.name)
-            ap = _Applier(mapping, found, schema, file_id, str(path), sheet.name, node_codes)
+            ap = _Applier(mapping, found, schema, file_id, str(path), sheet.name, cleaning.nc)
+            sheets_seen += 1
+            spec = (sheets_seen, mapping, found, file_id, str(path), sheet.name)  # (how a worker makes ap)
+            where = {"file_id": file_id, "file": str(path), "sheet": sheet.name or ""}
             ok_rows = []
+
+            def done(nodes, edges, rejects, ok, rep=rep, where=where, ok_rows=ok_rows):
+                if rejects is not None:
+                    rep.rejected += int((rejects["action"] == "row rejected").sum())
+                    rej_parts.append(rejects.assign(**where))
+                ok_rows.append(ok)
+                node_parts.extend(nodes)
+                edge_parts.extend(edges)
+
             try:
                 for chunk in sheet.chunks(chunk_size):
                     rep.read += len(chunk.rows) + len(chunk.bad)
                     if chunk.bad:
                         bad = pd.DataFrame([{"row": b.row, "column": b.column, "raw": b.raw, "reason": b.reason, "action": "row rejected"} for b in chunk.bad])
                         rep.rejected += len(bad)
-                        rej_parts.append(bad.assign(file_id=file_id, file=str(path), sheet=sheet.name or ""))
-                    if not len(chunk.rows):
-                        continue
-                    nodes, edges, rejects, ok = ap.apply(chunk.rows)
-                    if rejects is not None:
-                        rep.rejected += int((rejects["action"] == "row rejected").sum())
-                        rej_parts.append(rejects.assign(file_id=file_id, file=str(path), sheet=sheet.name or ""))
-                    ok_rows.append(ok)
-                    node_parts += [_compact(df, ap.prov) for df in nodes]
-                    edge_parts += [_compact(df, ap.prov) for df in edges]
-                    del nodes, edges
+                        cleaning.then(rej_parts.append, bad.assign(**where))
+                    if len(chunk.rows):
+                        cleaning.submit(ap, spec, chunk.rows, done)
             except ReadError as e:
                 report.unrecognised.append({"file": str(path), "sheet": sheet.name, "reason": str(e)})
                 continue
             report.files.append(rep)
-            row_status.append((file_id, sheet.name or "", np.concatenate(ok_rows) if ok_rows else np.array([], dtype="int64"), rep))
+            row_status.append((file_id, sheet.name or "", ok_rows, rep))
             file_rows.append({"file_id": file_id, "file": str(path), "sheet": sheet.name or "", "source": mapping.source,
                               "encoding": sheet.encoding, "read": rep.read, "loaded_at": pd.Timestamp.now(tz="UTC")})
-
-    if progress:
-        progress("merging")
-    _release_memory()
-    out = st.writer()  # the new version: current only once committed
-    try:
-        rejects = merge(st.tables, node_parts, edge_parts, rej_parts, schema, tolerance, row_status, out, node_codes)
-        files = pd.DataFrame(file_rows, columns=FILE_COLUMNS)
-        for i, (_, _, _, rep) in enumerate(row_status):
-            files.loc[i, ["loaded", "merged", "rejected"]] = [rep.loaded, rep.merged, rep.rejected]
-        files = pd.concat([st.tables.files, files], ignore_index=True) if len(st.tables.files) else files
-        for c in ("read", "loaded", "merged", "rejected"):
-            files[c] = pd.to_numeric(files[c]).astype("int64")
-        if progress:
-            progress("writing store")
-        out.write("files", files)
-        _release_memory()
-        out.commit(rejects)  # (the store reads back what it wrote, when it is used)
-    except BaseException:
-        out.abort()
-        raise
-    report.store = st
-    report.rejects = st.tables.rejects
-    return report
+    return node_parts, edge_parts, rej_parts, file_rows, row_status
 
 
 def _release_memory() -> None:

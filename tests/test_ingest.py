@@ -267,6 +267,20 @@ def test_bad_input_is_one_clear_line_and_other_files_still_load(case_dir, tmp_pa
     assert "Traceback" not in err
 
 
+def test_cli_workers_report_as_none_do_and_bad_input_still_one_line(case_dir, tmp_path, capsys):
+    (case_dir / "empty.csv").write_bytes(b"")
+    reports = []
+    for n in ("0", "2"):
+        code = main(["load", str(case_dir), str(tmp_path / "missing.csv"), "--store", str(tmp_path / n), "--json", "--workers", n])
+        reports.append((code, json.loads(capsys.readouterr().out)))
+    assert reports[0][0] == reports[1][0] == 3
+    assert reports[1][1] == reports[0][1] and len(reports[0][1]["unrecognised"]) == 2
+    assert Store.open(tmp_path / "2").stats() == Store.open(tmp_path / "0").stats()
+    with pytest.raises(SystemExit):
+        main(["load", str(case_dir), "--store", str(tmp_path / "s"), "--workers", "-1"])
+    assert "expected 0 (none) or more" in capsys.readouterr().err
+
+
 def test_a_posting_without_another_party_is_listed_as_kept_without_an_edge(tmp_path):
     f = tmp_path / "s.csv"
     f.write_text("交易卡号,交易时间,交易金额,收付标志,对手账号,摘要\n"

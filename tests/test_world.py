@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +30,32 @@ def loaded(world, tmp_path_factory):
     from chaingraph.ingest import load
 
     return load(world.data_dir, tmp_path_factory.mktemp("store") / "s")
+
+
+def test_worker_processes_load_the_same_store(world, tmp_path):
+    """Rows cleaned by worker processes (small chunks, so both workers code node ids
+    in turn) give the store cleaned in this process gives, table for table."""
+    from chaingraph.ingest import load
+    from chaingraph.store import TABLES, Store
+
+    here = load(world.data_dir, tmp_path / "here", chunk_size=97, workers=0)
+    there = load(world.data_dir, tmp_path / "there", chunk_size=97, workers=2)
+    assert [f.as_dict() for f in there.files] == [f.as_dict() for f in here.files]
+    assert there.unrecognised == here.unrecognised
+    a, b = Store.open(tmp_path / "here").tables, Store.open(tmp_path / "there").tables
+    for t in TABLES:
+        x, y = (getattr(s, t).drop(columns=["loaded_at"], errors="ignore") for s in (a, b))
+        assert len(x) > 0 or t == "rejects"
+        pd.testing.assert_frame_equal(y, x, obj=t)
+
+
+def test_workers_only_for_a_large_load(world, monkeypatch):
+    from chaingraph import ingest
+
+    files = sorted(p for p in world.data_dir.rglob("*") if p.is_file())
+    assert ingest.default_workers(files) == 0
+    monkeypatch.setattr(ingest, "PARALLEL_BYTES", 1)
+    assert ingest.default_workers(files) == min(len(os.sched_getaffinity(0)), 8)
 
 
 def _rel(world, f):
