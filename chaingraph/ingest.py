@@ -812,19 +812,21 @@ def _best_pairs(ta: np.ndarray, tb: np.ndarray, tol: int, limit: int = 250_000):
     return pi[::-1], pj[::-1]
 
 
-def derive_edges(obs: pd.DataFrame, schema: Schema, tol: pd.Timedelta = DEFAULT_TOLERANCE, ends=None, node_ids=None):
+def derive_edges(obs: pd.DataFrame, schema: Schema, tol: pd.Timedelta = DEFAULT_TOLERANCE, ends=None, node_ids=None,
+                 on_obs=None):
     """Group edge observations into edges.
 
     ``ends``: optionally (source, target, side) node codes of each observation
     (-1: none), one code per distinct id string, with ``node_ids[code]`` its id.
+    ``on_obs``: optionally called with the observations and their ``edge_id`` as
+    soon as those are known, before the edges are made (a load writes them meanwhile).
 
-    Returns (edges, obs) with ``obs["rep"][i]`` the position of the first
+    Returns (edges, obs, rep) with ``rep[i]`` the position of the first
     observation of the edge observation ``i`` belongs to.
     """
     obs = obs.reset_index(drop=True)
     n = len(obs)
     pos = np.arange(n)
-    obs["pos"] = pos
     # node ids and kinds as integer codes, factorised once
     if ends is None:
         codes, node_ids = pd.factorize(np.concatenate([obs[c].to_numpy(dtype=object) for c in ("source", "target", "side")]))
@@ -853,7 +855,6 @@ def derive_edges(obs: pd.DataFrame, schema: Schema, tol: pd.Timedelta = DEFAULT_
                    "txn": txn, "end": end[idx], "pos": idx}
             g = _transfer_groups(key, tol)
         rep[idx] = g
-    obs["rep"] = rep
     _release_memory()
     reps = np.flatnonzero(rep == pos)
     group = np.full(n, -1)
@@ -862,6 +863,8 @@ def derive_edges(obs: pd.DataFrame, schema: Schema, tol: pd.Timedelta = DEFAULT_
     # a stable id per edge: a hash of its first observation's provenance
     ids = _edge_hash(obs, reps, src[reps], dst[reps], node_ids, kinds=(kcode, kinds))
     obs["edge_id"] = ids[group]
+    if on_obs is not None:
+        on_obs(obs)
     _release_memory()
     eprops = edge_property_columns(schema)
     ptypes = _prop_types(schema, "edges")
@@ -891,7 +894,7 @@ def derive_edges(obs: pd.DataFrame, schema: Schema, tol: pd.Timedelta = DEFAULT_
     for p in eprops:
         if (ptypes.get(p) == "integer" or p == "count") and edges[p].dtype != "Int64":
             edges[p] = pd.to_numeric(edges[p]).astype("Int64")
-    return edges, obs
+    return edges, obs, rep
 
 
 def derive_nodes(obs: pd.DataFrame, schema: Schema, codes=None, node_ids=None) -> pd.DataFrame:
@@ -1346,13 +1349,15 @@ def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolera
     out.wait()
     _release_memory()
     if len(edge_obs):
-        edges, edge_obs = derive_edges(edge_obs, schema, tolerance, ends=tuple(ends), node_ids=nc.ids)
-        merged_obs = edge_obs["rep"].to_numpy() < edge_obs["pos"].to_numpy()
-        edge_obs = edge_obs.drop(columns=["rep", "pos"])
+        # (the records are written while the edges are made)
+        edges, edge_obs, rep = derive_edges(edge_obs, schema, tolerance, ends=tuple(ends), node_ids=nc.ids,
+                                            on_obs=lambda obs: out.write("edge_obs", obs))
+        merged_obs = rep < np.arange(len(rep))
         _release_memory()
     else:
         edges = pd.DataFrame(columns=["id", "kind", "source", "target", "n_obs", "seen_by"] + edge_property_columns(schema))
         merged_obs = np.zeros(0, dtype=bool)
+        out.write("edge_obs", edge_obs)
     # row accounting: a row is merged when every primary record it made was known before
     sel = is_new & edge_obs["primary"].to_numpy(dtype=bool)
     prim_dup = new_dup[new_dup["primary"].to_numpy(dtype=bool)]
