@@ -569,7 +569,14 @@ class _Utf8Stream(io.RawIOBase):
         return True
 
     def _fetch(self):
-        item = self._queue.get()
+        while True:
+            try:
+                item = self._queue.get(timeout=0.1)
+                break
+            except queue.Empty:
+                if self._stop.is_set():  # closed: the producer puts nothing more (Arrow's
+                    item = None          # read-ahead would otherwise wait here for ever)
+                    break
         if item is None:
             self._eof = True
         elif isinstance(item, Exception):

@@ -593,3 +593,22 @@ def test_unclosed_quote(tmp_path):
     assert rows["_row"].tolist() == list(range(2, 12))
     assert [b.row for b in bad] == [12] and "unclosed quote" in bad[0].reason
     assert len(bad[0].raw) == 1001
+
+
+def test_stopping_early_returns_promptly(tmp_path):
+    """A reader left after its first chunk (an error while cleaning, a worker failing)
+    closes at once: Arrow's read-ahead, waiting for text that will no longer come, used
+    to wait for ever and hang the load instead of raising."""
+    import threading
+
+    f = tmp_path / "big.csv"
+    row = "6222020200112233445,张三,2024-01-02 10:11:12,5000.00,进,转账说明文字\n"
+    f.write_bytes(("交易卡号,交易户名,交易时间,交易金额,收付标志,摘要\n" + row * 1_000_000).encode("gb18030"))  # (more than the read-ahead holds)
+    sheet = open_tables(f)[0]
+    for _ in range(3):
+        chunks = sheet.chunks(1000)
+        assert len(next(chunks).rows) == 1000
+        closing = threading.Thread(target=chunks.close, daemon=True)
+        closing.start()
+        closing.join(timeout=20)
+        assert not closing.is_alive()
