@@ -281,6 +281,23 @@ def test_cli_workers_report_as_none_do_and_bad_input_still_one_line(case_dir, tm
     assert "expected 0 (none) or more" in capsys.readouterr().err
 
 
+def test_an_error_while_cleaning_in_a_worker_is_raised_and_the_store_is_unchanged(case_dir, tmp_path, monkeypatch):
+    import multiprocessing
+
+    import chaingraph.ingest as ingest_mod
+
+    load(case_dir / "b.csv", tmp_path / "store")
+    version = Store.open(tmp_path / "store").version
+
+    def boom(self, rows):
+        raise MemoryError("out of memory while cleaning")
+    monkeypatch.setattr(ingest_mod._Applier, "apply", boom)  # (the workers are forked with it)
+    with pytest.raises(MemoryError, match="while cleaning"):
+        load(case_dir, tmp_path / "store", workers=2, chunk_size=1)
+    assert not multiprocessing.active_children()
+    assert Store.open(tmp_path / "store").version == version
+
+
 def test_a_posting_without_another_party_is_listed_as_kept_without_an_edge(tmp_path):
     f = tmp_path / "s.csv"
     f.write_text("交易卡号,交易时间,交易金额,收付标志,对手账号,摘要\n"
