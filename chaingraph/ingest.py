@@ -981,12 +981,12 @@ def load(paths, store, *, mappings=None, tolerance=DEFAULT_TOLERANCE, chunk_size
     st = store if isinstance(store, Store) else Store.open(store, create=True, schema=schema)
     user = [m if isinstance(m, Mapping) else read_mapping(m, schema) for m in (mappings or [])]
     maps = tuple(user) + builtin_mappings()
-    files = list(iter_files([paths] if isinstance(paths, (str, Path)) else list(paths)))
+    inputs = list(iter_files([paths] if isinstance(paths, (str, Path)) else list(paths)))
     report = LoadReport()
     node_codes = _NodeCodes()
-    cleaning = _Cleaning(default_workers(files) if workers is None else workers, node_codes)
+    cleaning = _Cleaning(default_workers(inputs) if workers is None else workers, node_codes)
     try:
-        parts = _read(files, maps, schema, chunk_size, progress, cleaning, report)
+        parts = _read(inputs, maps, schema, chunk_size, progress, cleaning, report)
         cleaning.finish()
     finally:
         cleaning.close()
