@@ -460,7 +460,13 @@ class _Cleaning:
         future, done = self.pending.popleft()
         if future is None:
             return done()
-        pid, new, nodes, edges, rejects, ok = future.result()
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            pid, new, nodes, edges, rejects, ok = future.result()
+        except BrokenProcessPool as e:
+            raise ChaingraphError("a worker process cleaning the rows stopped before it was done (killed, or out of "
+                                  "memory?); the store is unchanged. --workers 0 cleans them in this process") from e
         table = self.local.get(pid, np.zeros(0, dtype=np.int64))
         if new:
             table = self.local[pid] = np.concatenate([table, self.nc.of(new)])

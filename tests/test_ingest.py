@@ -9,6 +9,7 @@ import pytest
 from openpyxl import Workbook
 
 from chaingraph.cli import main
+from chaingraph.exc import ChaingraphError
 from chaingraph.ingest import load
 from chaingraph.store import Store
 
@@ -472,3 +473,22 @@ def test_first_of_groups_of_integer_keys_by_hash_and_after_a_collision(monkeypat
     monkeypatch.setattr(ingest_mod, "_mix64", lambda x: x.fill(7) or x)
     assert ingest_mod._first_by_hash(list(keys.values())) is None
     assert np.array_equal(ingest_mod._first_of_groups(keys), first[gid])
+
+
+def test_a_worker_killed_while_cleaning_is_one_clear_error_and_the_store_is_unchanged(case_dir, tmp_path, monkeypatch):
+    import multiprocessing
+    import os
+    import signal
+
+    import chaingraph.ingest as ingest_mod
+
+    load(case_dir / "b.csv", tmp_path / "store")
+    version = Store.open(tmp_path / "store").version
+
+    def killed(self, rows):  # (as the kernel's out-of-memory killer would)
+        os.kill(os.getpid(), signal.SIGKILL)
+    monkeypatch.setattr(ingest_mod._Applier, "apply", killed)
+    with pytest.raises(ChaingraphError, match="worker process .* stopped"):
+        load(case_dir, tmp_path / "store", workers=2, chunk_size=1)
+    assert not multiprocessing.active_children()
+    assert Store.open(tmp_path / "store").version == version
