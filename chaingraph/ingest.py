@@ -420,8 +420,9 @@ class _Cleaning:
 
     def __init__(self, workers: int, node_codes: _NodeCodes):
         self.nc, self.pool, self.pending, self.local = node_codes, None, deque(), {}
+        self.workers = workers if workers > 1 else 0
         self.window = 2 * workers
-        if workers > 1:
+        if self.workers:
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
 
@@ -991,6 +992,8 @@ def load(paths, store, *, mappings=None, tolerance=DEFAULT_TOLERANCE, chunk_size
     report = LoadReport()
     node_codes = _NodeCodes()
     cleaning = _Cleaning(default_workers(inputs) if workers is None else workers, node_codes)
+    if progress and cleaning.workers:
+        progress(f"cleaning rows in {cleaning.workers} worker processes")
     try:
         parts = _read(inputs, maps, schema, chunk_size, progress, cleaning, report)
         cleaning.finish()

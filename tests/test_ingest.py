@@ -277,6 +277,8 @@ def test_cli_workers_report_as_none_do_and_bad_input_still_one_line(case_dir, tm
     assert reports[0][0] == reports[1][0] == 3
     assert reports[1][1] == reports[0][1] and len(reports[0][1]["unrecognised"]) == 2
     assert Store.open(tmp_path / "2").stats() == Store.open(tmp_path / "0").stats()
+    main(["load", str(case_dir), "--store", str(tmp_path / "again"), "--workers", "2"])
+    assert "cleaning rows in 2 worker processes" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["load", str(case_dir), "--store", str(tmp_path / "s"), "--workers", "-1"])
     assert "expected 0 (none) or more" in capsys.readouterr().err
