@@ -92,7 +92,7 @@ def add_commands(sub) -> None:
     p.add_argument("--rejects", help="also write the rejected rows of this load's store to this CSV")
     p.add_argument("--json", action="store_true", help="print the per-file summary as JSON")
     p.add_argument("--workers", type=_workers, metavar="N",
-                   help="processes that clean the rows (default: one per CPU when the files hold 32 MB or more; 0: none)")
+                   help="processes that clean the rows (default: one per CPU when the files hold 32 MB or more; 0 or 1: this process alone)")
     p.set_defaults(func=cmd_load)
     p = sub.add_parser("stats", help="count nodes and edges per kind")
     p.add_argument("--store", required=True)
