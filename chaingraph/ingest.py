@@ -387,6 +387,14 @@ def _clean_in_worker(spec: tuple, rows: pd.DataFrame):
     return (os.getpid(), codes.ids[start:]) + out
 
 
+def _worker_start() -> None:
+    """A cleaning worker leaves Ctrl-C to the load, which stops the workers (else each
+    would print a traceback of the interrupted wait for its next chunk)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def default_workers(paths: list[Path]) -> int:
     """Worker processes for a load of ``paths``: one per CPU this process may use (at
     most 8) when they hold at least :data:`PARALLEL_BYTES`, else none (cleaning in this
@@ -426,7 +434,7 @@ class _Cleaning:
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
 
-            self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"))
+            self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_worker_start)
             self.pool.submit(int).result()  # (all workers are forked on the first task)
 
     def submit(self, ap: _Applier, spec: tuple, rows: pd.DataFrame, done) -> None:

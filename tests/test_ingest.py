@@ -494,3 +494,39 @@ def test_a_worker_killed_while_cleaning_is_one_clear_error_and_the_store_is_unch
         load(case_dir, tmp_path / "store", workers=2, chunk_size=1)
     assert not multiprocessing.active_children()
     assert Store.open(tmp_path / "store").version == version
+
+
+def test_ctrl_c_while_workers_clean_stops_the_load_in_one_line(tmp_path):
+    """Ctrl-C (SIGINT to the terminal's process group) while rows are being cleaned in
+    workers: one line, exit code 130, no worker's traceback, no process left."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    f = tmp_path / "big.csv"
+    row = f"{CARD_A},张三,{ID_A},2024-01-02 10:11:12,\"5,000.00\",5000.00,进,{CARD_C},李四,建设银行,转账,A001,1.2.3.4,\n"
+    f.write_bytes((STATEMENT_A.splitlines()[0] + "\n" + row * 300_000).encode("gb18030"))
+    cmd = [sys.executable, "-m", "chaingraph.cli", "load", str(f), "--store", str(tmp_path / "s"), "--workers", "2"]
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    lines = []
+    for line in p.stderr:  # wait until it is reading, then a moment more
+        lines.append(line)
+        if line.startswith("reading"):
+            break
+    time.sleep(1.5)
+    os.killpg(p.pid, signal.SIGINT)
+    err = "".join(lines) + p.stderr.read()
+    assert p.wait(timeout=60) == 130, err
+    assert "cleaning rows in 2 worker processes" in err and "chaingraph: interrupted" in err
+    assert "Traceback" not in err
+    assert subprocess.run(["pgrep", "-s", str(p.pid)], capture_output=True).stdout == b""
+    # a worker waiting for its next chunk would print the interrupted wait: they leave SIGINT to the load
+    from chaingraph.ingest import _Cleaning, _NodeCodes
+
+    cleaning = _Cleaning(2, _NodeCodes())
+    try:
+        assert cleaning.pool.submit(signal.getsignal, signal.SIGINT).result() == signal.SIG_IGN
+    finally:
+        cleaning.close()
