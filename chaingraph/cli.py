@@ -14,6 +14,7 @@ import os
 import sys
 
 from .exc import ChaingraphError
+from .export import whole_number
 
 # modules contributing commands, in the order they are listed in --help
 COMMAND_MODULES = [
@@ -31,13 +32,6 @@ COMMAND_MODULES = [
 
 def _print_json(obj) -> None:
     print(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
-
-
-def _workers(text: str) -> int:
-    n = int(text)
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 (none) or more, not {n}")
-    return n
 
 
 def cmd_load(args) -> int:
@@ -91,7 +85,7 @@ def add_commands(sub) -> None:
     p.add_argument("--mapping", action="append", help="your own loader mapping YAML (repeatable), tried first")
     p.add_argument("--rejects", help="also write the rejected rows of this load's store to this CSV")
     p.add_argument("--json", action="store_true", help="print the per-file summary as JSON")
-    p.add_argument("--workers", type=_workers, metavar="N",
+    p.add_argument("--workers", type=whole_number("none"), metavar="N",
                    help="processes that clean the rows (default: one per CPU when the files hold 32 MB or more; 0 or 1: this process alone)")
     p.set_defaults(func=cmd_load)
     p = sub.add_parser("stats", help="count nodes and edges per kind")

@@ -215,14 +215,19 @@ def write_table(path, sheets: dict[str, pd.DataFrame], mask: bool = False, salt:
 LIMIT = 200   # rows a command prints as a table unless --limit says otherwise
 
 
-def row_limit(text: str) -> int:
-    """The argparse type of ``--limit``: a whole number, 0 (every row) or more."""
+def whole_number(zero: str):
+    """An argparse type: a whole number, 0 or more; ``zero`` says what 0 means in the error."""
     import argparse
 
-    n = int(text)
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 (every row) or more, not {n}")
-    return n
+    def parse(text: str) -> int:
+        n = int(text)
+        if n < 0:
+            raise argparse.ArgumentTypeError(f"expected 0 ({zero}) or more, not {n}")
+        return n
+    return parse
+
+
+row_limit = whole_number("every row")   # the type of --limit
 
 
 def print_table(df: pd.DataFrame, limit: int = 0, empty: str = "(nothing)", max_colwidth: int | None = None) -> None:

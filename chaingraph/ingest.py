@@ -379,9 +379,10 @@ def _clean_in_worker(spec: tuple, rows: pd.DataFrame):
     """:func:`_clean` in a worker process, with the worker's own node codes; also its
     process id and the ids it coded for this chunk (its codes from ``len`` before on)."""
     codes = _WORKER.setdefault("codes", _NodeCodes())
-    sheet_no, *args = spec
+    sheet_no, mapping, found, file_id, file, sheet = spec
     if _WORKER.get("sheet_no") != sheet_no:
-        _WORKER["sheet_no"], _WORKER["ap"] = sheet_no, _Applier(*args[:2], load_schema(), *args[2:], node_codes=codes)
+        _WORKER["sheet_no"] = sheet_no
+        _WORKER["ap"] = _Applier(mapping, found, load_schema(), file_id, file, sheet, node_codes=codes)
     start = len(codes.ids)
     out = _clean(_WORKER["ap"], rows)
     return (os.getpid(), codes.ids[start:]) + out
