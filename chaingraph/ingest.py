@@ -1399,7 +1399,6 @@ def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolera
         rep.merged += m
         rep.loaded += len(ok_rows) - m
         read_before.add((file_id, sheet))
-    out.write("edge_obs", edge_obs)
     out.write("edges", edges)
     del edge_obs, edges
     rejects = [old.rejects] if len(old.rejects) else []

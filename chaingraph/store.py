@@ -305,10 +305,14 @@ class _Writer:
         self.tmp.mkdir()
         self.pool = ThreadPoolExecutor(max_workers=2)
         self.pending: dict = {}
+        self.written: set = set()
         self.shared: dict = {}
 
     def write(self, name: str, df: pd.DataFrame) -> None:
         """Write table ``name`` (one of :data:`TABLES`; :meth:`commit` writes ``rejects``), in the background."""
+        if name in self.written:  # (two threads would write one file at once)
+            raise StoreError(f"{self.store.path}: version {self.version}: table {name} written twice")
+        self.written.add(name)
         self.pending[name] = self.pool.submit(_to_parquet, df, self.tmp / f"{name}.parquet", self.shared)
 
     def wait(self) -> None:

@@ -11,7 +11,7 @@ from openpyxl import Workbook
 from chaingraph.cli import main
 from chaingraph.exc import ChaingraphError
 from chaingraph.ingest import load
-from chaingraph.store import Store
+from chaingraph.store import Store, StoreError
 
 CARD_A = "6222020200112233445"
 CARD_B = "6228480000000000001"
@@ -426,6 +426,22 @@ def test_failure_after_the_node_tables_are_written_leaves_previous_store(case_di
     assert after.version == version
     pd.testing.assert_frame_equal(after.nodes, nodes)
     assert not list((tmp_path / "store").glob(".tmp-*"))
+
+
+def test_a_load_writes_each_table_once(case_dir, tmp_path, monkeypatch):
+    # two writes of one table run in two threads into one file at once
+    import chaingraph.store as store_mod
+
+    written = []
+    real = store_mod._to_parquet
+    monkeypatch.setattr(store_mod, "_to_parquet", lambda df, path, *a: (written.append(path.stem), real(df, path, *a))[1])
+    load([case_dir / "a.csv", case_dir / "b.csv"], tmp_path / "store")
+    assert sorted(written) == sorted(store_mod.TABLES)
+    w = Store.open(tmp_path / "store").writer()
+    w.write("files", pd.DataFrame({"file": ["a.csv"]}))
+    with pytest.raises(StoreError, match="table files written twice"):
+        w.write("files", pd.DataFrame({"file": ["a.csv"]}))
+    w.abort()
 
 
 def test_split_date_and_clock_columns_parse_and_reject_with_the_cells_as_written(tmp_path):
