@@ -19,6 +19,7 @@ import time as _time
 import unicodedata
 import warnings
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -1322,11 +1323,9 @@ def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolera
     """Merge new observations into the old tables; fill each report's loaded/merged.
 
     The merged ``nodes``, ``node_obs``, ``edges`` and ``edge_obs`` are handed to the
-    store writer ``out`` (:meth:`chaingraph.store.Store.writer`) as each is made, the
-    node tables before the edges are made, so they are not all held at once.
+    store writer ``out`` (:meth:`chaingraph.store.Store.writer`) as each is made, so
+    they are not all held at once; the node tables are made in a second thread.
     Returns the rejects."""
-    ncols, ecols = NODE_OBS_COLUMNS(schema), EDGE_OBS_COLUMNS(schema)
-    ntypes, etypes = _prop_types(schema, "nodes"), _prop_types(schema, "edges")
     # the node codes of each observation and of each edge observation's ends: the old
     # ones looked up, the new ones made while reading
     nc = node_codes if node_codes is not None else _NodeCodes()
@@ -1350,50 +1349,17 @@ def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolera
     def id_column(codes):
         return pd.Categorical.from_codes(codes.astype(np.int32), dtype=id_type, validate=False)
 
-    node_obs, _ = _concat_typed(node_parts, old.node_obs, ntypes, [c for c in ncols if c != "id"])
-    node_parts.clear()
-    old.forget("node_obs")  # (a stored version's records: copied into node_obs)
-    _release_memory()
-    node_obs.insert(0, "id", id_column(node_code))
-    keep = ~_duplicated(node_obs, ["id", "file_id", "sheet", "row"], codes={"id": node_code})
-    if not keep.all():  # (a table copy: only when some record repeats)
-        node_obs, node_code = node_obs[keep].reset_index(drop=True), node_code[keep]
-    nodes = derive_nodes(node_obs, schema, codes=node_code, node_ids=nc.ids) if len(node_obs) else old.nodes
-    # the node tables are written (in the background) and freed before the edges are made
-    out.write("node_obs", node_obs)
-    out.write("nodes", nodes)
-    del node_obs, nodes, node_code, keep
-    edge_obs, n_old = _concat_typed(edge_parts, old.edge_obs, etypes, [c for c in ecols if c not in ("source", "target", "side")])
-    edge_parts.clear()
-    old.forget("edge_obs")
-    _release_memory()
-    for i, c in enumerate(("source", "target", "side")):
-        edge_obs.insert(2 + i, c, id_column(ends[i]))
-    is_new = np.arange(len(edge_obs)) >= n_old
-    # a read of one sheet makes at most one record per row and edge spec: records repeat
-    # only when a sheet (same content, same file id) is read again, in this load or before
-    reads = [(f, s) for f, s, _, _ in row_status] + list(zip(old.files["file_id"], old.files["sheet"].fillna("")))
-    if len(set(reads)) < len(reads):
-        dup = _duplicated(edge_obs, ["file_id", "sheet", "row", "spec"])
-    else:
-        dup = np.zeros(len(edge_obs), dtype=bool)
-    new_dup = edge_obs[is_new & dup][["file_id", "sheet", "row", "primary"]]  # records of rows loaded before (same file again)
-    if dup.any():
-        edge_obs = edge_obs[~dup].reset_index(drop=True)
-        is_new = is_new[~dup]
-        ends = [e[~dup] for e in ends]
-    out.wait()
-    _release_memory()
-    if len(edge_obs):
-        # (the records are written while the edges are made)
-        edges, edge_obs, rep = derive_edges(edge_obs, schema, tolerance, ends=tuple(ends), node_ids=nc.ids,
-                                            on_obs=lambda obs: out.write("edge_obs", obs))
-        merged_obs = rep < np.arange(len(rep))
-        _release_memory()
-    else:
-        edges = pd.DataFrame(columns=["id", "kind", "source", "target", "n_obs", "seen_by"] + edge_property_columns(schema))
-        merged_obs = np.zeros(0, dtype=bool)
-        out.write("edge_obs", edge_obs)
+    # the node tables are made in a second thread while the edges are made here (numpy,
+    # pandas and Arrow release the GIL for much of both), each written once made
+    pool = ThreadPoolExecutor(1, thread_name_prefix="chaingraph-nodes")
+    nodes_done = pool.submit(_merge_nodes, node_parts, old, node_code, id_column, schema, nc.ids, out)
+    del node_code
+    try:
+        edges, edge_obs, merged_obs, is_new, new_dup = _merge_edges(edge_parts, old, ends, id_column, schema, tolerance,
+                                                                    row_status, nc.ids, out)
+        nodes_done.result()
+    finally:
+        pool.shutdown()
     # row accounting: a row is merged when every primary record it made was known before
     sel = is_new & edge_obs["primary"].to_numpy(dtype=bool)
     prim_dup = new_dup[new_dup["primary"].to_numpy(dtype=bool)]
@@ -1428,3 +1394,60 @@ def merge(old: Tables, node_parts, edge_parts, rej_parts, schema: Schema, tolera
         rejects[c] = rejects[c].astype("str").where(rejects[c].notna(), None) if len(rejects) else rejects[c].astype("str")
     rejects["row"] = pd.to_numeric(rejects["row"]).astype("Int64")
     return rejects
+
+
+def _merge_nodes(node_parts, old: Tables, node_code: np.ndarray, id_column, schema: Schema, node_ids, out) -> None:
+    """The node half of :func:`merge`: the new node records after the old ones, each
+    record once, and the nodes made of them; both tables handed to ``out``."""
+    columns = [c for c in NODE_OBS_COLUMNS(schema) if c != "id"]
+    node_obs, _ = _concat_typed(node_parts, old.node_obs, _prop_types(schema, "nodes"), columns)
+    node_parts.clear()
+    old.forget("node_obs")  # (a stored version's records: copied into node_obs)
+    _release_memory()
+    node_obs.insert(0, "id", id_column(node_code))
+    keep = ~_duplicated(node_obs, ["id", "file_id", "sheet", "row"], codes={"id": node_code})
+    if not keep.all():  # (a table copy: only when some record repeats)
+        node_obs, node_code = node_obs[keep].reset_index(drop=True), node_code[keep]
+    nodes = derive_nodes(node_obs, schema, codes=node_code, node_ids=node_ids) if len(node_obs) else old.nodes
+    out.write("node_obs", node_obs)
+    out.write("nodes", nodes)
+
+
+def _merge_edges(edge_parts, old: Tables, ends: list, id_column, schema: Schema, tolerance, row_status, node_ids, out):
+    """The edge half of :func:`merge`: the new edge records after the old ones (a sheet
+    read again adds none), handed to ``out`` once their edge ids are known, and the
+    edges made of them. Returns (edges, edge_obs, merged_obs, is_new, new_dup): whether
+    each record joined an edge made by an earlier one, whether it is new, and the new
+    records dropped as repeats."""
+    columns = [c for c in EDGE_OBS_COLUMNS(schema) if c not in ("source", "target", "side")]
+    edge_obs, n_old = _concat_typed(edge_parts, old.edge_obs, _prop_types(schema, "edges"), columns)
+    edge_parts.clear()
+    old.forget("edge_obs")
+    _release_memory()
+    for i, c in enumerate(("source", "target", "side")):
+        edge_obs.insert(2 + i, c, id_column(ends[i]))
+    is_new = np.arange(len(edge_obs)) >= n_old
+    # a read of one sheet makes at most one record per row and edge spec: records repeat
+    # only when a sheet (same content, same file id) is read again, in this load or before
+    reads = [(f, s) for f, s, _, _ in row_status] + list(zip(old.files["file_id"], old.files["sheet"].fillna("")))
+    if len(set(reads)) < len(reads):
+        dup = _duplicated(edge_obs, ["file_id", "sheet", "row", "spec"])
+    else:
+        dup = np.zeros(len(edge_obs), dtype=bool)
+    new_dup = edge_obs[is_new & dup][["file_id", "sheet", "row", "primary"]]  # records of rows loaded before (same file again)
+    if dup.any():
+        edge_obs = edge_obs[~dup].reset_index(drop=True)
+        is_new = is_new[~dup]
+        ends = [e[~dup] for e in ends]
+    _release_memory()
+    if len(edge_obs):
+        # (the records are written while the edges are made)
+        edges, edge_obs, rep = derive_edges(edge_obs, schema, tolerance, ends=tuple(ends), node_ids=node_ids,
+                                            on_obs=lambda obs: out.write("edge_obs", obs))
+        merged_obs = rep < np.arange(len(rep))
+        _release_memory()
+    else:
+        edges = pd.DataFrame(columns=["id", "kind", "source", "target", "n_obs", "seen_by"] + edge_property_columns(schema))
+        merged_obs = np.zeros(0, dtype=bool)
+        out.write("edge_obs", edge_obs)
+    return edges, edge_obs, merged_obs, is_new, new_dup

@@ -399,7 +399,8 @@ def test_a_version_left_half_written_by_a_killed_load_is_removed_by_the_next(cas
 
 
 def test_failure_after_the_node_tables_are_written_leaves_previous_store(case_dir, tmp_path, monkeypatch):
-    # the merge hands the node tables to the store writer before it makes the edges
+    # the merge makes the node tables in a second thread and hands them to the store
+    # writer while it makes the edges; a failure there waits for them
     load(case_dir / "a.csv", tmp_path / "store")
     before = Store.open(tmp_path / "store")
     version, nodes = before.version, before.nodes.copy()
@@ -426,6 +427,25 @@ def test_failure_after_the_node_tables_are_written_leaves_previous_store(case_di
     assert after.version == version
     pd.testing.assert_frame_equal(after.nodes, nodes)
     assert not list((tmp_path / "store").glob(".tmp-*"))
+
+
+def test_failure_making_the_nodes_is_raised_and_leaves_previous_store(case_dir, tmp_path, monkeypatch):
+    import threading
+
+    import chaingraph.ingest as ingest_mod
+
+    load(case_dir / "a.csv", tmp_path / "store")
+    version = Store.open(tmp_path / "store").version
+
+    def boom(*a, **k):
+        raise MemoryError("out of memory while merging nodes")
+    monkeypatch.setattr(ingest_mod, "derive_nodes", boom)
+    with pytest.raises(MemoryError, match="merging nodes"):
+        load(case_dir / "b.csv", tmp_path / "store")
+    monkeypatch.undo()
+    assert Store.open(tmp_path / "store").version == version
+    assert not list((tmp_path / "store").glob(".tmp-*"))
+    assert not [t for t in threading.enumerate() if t.name.startswith("chaingraph-nodes")]
 
 
 def test_a_load_writes_each_table_once(case_dir, tmp_path, monkeypatch):
