@@ -520,6 +520,9 @@ def _sniff_delimiter(head: str, default: str) -> str:
     return best
 
 
+_DECODE_SLICE = 1 << 18  # bytes decoded at a time (a few milliseconds)
+
+
 class _Utf8Stream(io.RawIOBase):
     """The text of a file from a character offset on, re-encoded as UTF-8.
 
@@ -545,13 +548,18 @@ class _Utf8Stream(io.RawIOBase):
             with open(path, "rb") as f:
                 while not self._stop.is_set():
                     raw = f.read(block)
-                    text = decoder.decode(raw, final=not raw)
-                    if skip:
-                        text, skip = text[skip:], max(skip - len(text), 0)
-                    if "\ufffd" in text:
-                        self.replaced = True
-                    if text:
-                        self._put(text.encode("utf-8"))
+                    # decoded a slice at a time: a codec holds the GIL while it runs, and
+                    # the reading thread's own Python work would wait for a whole block
+                    pieces = []
+                    for at in range(0, max(len(raw), 1), _DECODE_SLICE):
+                        text = decoder.decode(raw[at : at + _DECODE_SLICE], final=not raw)
+                        if skip:
+                            text, skip = text[skip:], max(skip - len(text), 0)
+                        if "\ufffd" in text:
+                            self.replaced = True
+                        pieces.append(text.encode("utf-8"))
+                    if any(pieces):
+                        self._put(b"".join(pieces))
                     if not raw:
                         break
             self._put(None)
