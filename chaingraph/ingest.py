@@ -634,8 +634,10 @@ def _first_valid(col: pd.Series, first: np.ndarray, group: np.ndarray) -> pd.Ser
     ``first[g]`` is the first row of group ``g``, ``group[i]`` the group of row ``i``;
     rows are in order. Only groups whose first row lacks the value are searched.
     """
-    values = col.iloc[first].reset_index(drop=True)
     present = col.notna().to_numpy()
+    if not present.any():  # (no record has it: all missing, without gathering the column)
+        return pd.Series(col.array.take(np.full(len(first), -1), allow_fill=True))
+    values = col.iloc[first].reset_index(drop=True)
     later = present & ~present[first][group]
     if later.any():
         idx = np.flatnonzero(later)
@@ -923,7 +925,7 @@ def derive_edges(obs: pd.DataFrame, schema: Schema, tol: pd.Timedelta = DEFAULT_
     edges["n_obs"] = edges["count"]
     s = np.bincount(group, weights=end == 1, minlength=len(reps)) > 0
     t = np.bincount(group, weights=end == 2, minlength=len(reps)) > 0
-    edges["seen_by"] = np.array(["", "source", "target", "both"], dtype=object)[s + 2 * t]
+    edges["seen_by"] = pd.Categorical.from_codes(s + 2 * t, categories=["", "source", "target", "both"])
     cols = ["id", "kind", "source", "target", "n_obs", "seen_by"] + eprops
     edges = edges.reindex(columns=cols)
     for p in eprops:
