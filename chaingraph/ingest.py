@@ -29,7 +29,7 @@ import pandas as pd
 from .exc import ChaingraphError, ReadError
 from .mapping import Mapping, builtin_mappings, normalise_header, read_mapping, recognise
 from .schema import Schema, load_schema
-from .store import PROVENANCE, REJECT_COLUMNS, Store, Tables, edge_property_columns, node_property_columns
+from .store import PROVENANCE, REJECT_COLUMNS, Store, Tables, edge_property_columns, node_property_columns, process_gone
 
 FILE_COLUMNS = ["file_id", "file", "sheet", "source", "encoding", "read", "loaded", "merged", "rejected", "loaded_at"]
 # two statements of one transfer are matched when their times differ by at most this
@@ -376,17 +376,79 @@ def _clean(ap: _Applier, rows: pd.DataFrame):
 _WORKER: dict = {}  # in a cleaning worker: its node codes and the applier of the sheet it is on
 
 
-def _clean_in_worker(spec: tuple, rows: pd.DataFrame):
+def _clean_in_worker(spec: tuple, rows):
     """:func:`_clean` in a worker process, with the worker's own node codes; also its
-    process id and the ids it coded for this chunk (its codes from ``len`` before on)."""
+    process id and the ids it coded for this chunk (its codes from ``len`` before on).
+    The chunk comes, and the result goes back, as :func:`_handed` packs them."""
     codes = _WORKER.setdefault("codes", _NodeCodes())
     sheet_no, mapping, found, file_id, file, sheet = spec
     if _WORKER.get("sheet_no") != sheet_no:
         _WORKER["sheet_no"] = sheet_no
         _WORKER["ap"] = _Applier(mapping, found, load_schema(), file_id, file, sheet, node_codes=codes)
     start = len(codes.ids)
-    out = _clean(_WORKER["ap"], rows)
-    return (os.getpid(), codes.ids[start:]) + out
+    out = _clean(_WORKER["ap"], _received(rows))
+    return _handed((os.getpid(), codes.ids[start:]) + out, os.getppid())
+
+
+# A chunk and its result cross between the load and a worker as a pickle whose arrays
+# (Arrow and numpy buffers, nearly all of the bytes) are kept out of band (protocol 5)
+# and written to one file in shared memory, which the receiver reads and removes; the
+# pool's pipe carries the rest. Through the pipe, 60 MB a chunk went 64 KB at a time,
+# each time waiting for the GIL of a busy process, and were pickled and copied twice more.
+_SHM = Path("/dev/shm")
+_HANDED = itertools.count()
+
+
+@dataclass
+class _Handed:
+    pickled: bytes  # (what refers to the arrays)
+    path: str  # the arrays, one after the other
+    sizes: list
+
+
+def _handed(obj, load_pid: int):
+    """``obj`` packed to cross to another process of the load ``load_pid``: its arrays in
+    a file in shared memory that only this user may read; where there is no room (a
+    container's /dev/shm is often 64 MB) or none at all, ``obj`` as it is."""
+    import pickle
+
+    bufs = []
+    pickled = pickle.dumps(obj, protocol=5, buffer_callback=bufs.append)
+    views = [b.raw() for b in bufs]
+    path = _SHM / f"chaingraph-{load_pid}-{os.getpid()}-{next(_HANDED)}"
+    try:
+        with open(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600), "wb") as f:
+            for v in views:
+                f.write(v)
+    except OSError:
+        path.unlink(missing_ok=True)
+        return obj
+    return _Handed(pickled, str(path), [v.nbytes for v in views])
+
+
+def _remove_orphans() -> None:
+    """Files of :func:`_handed` left by loads whose process is gone (killed mid-load)."""
+    for p in _SHM.glob("chaingraph-*"):
+        pid = p.name.split("-")[1]
+        if pid.isdigit() and process_gone(int(pid)):
+            p.unlink(missing_ok=True)
+
+
+def _received(obj):
+    """What :func:`_handed` packed: the arrays read into memory, the file removed."""
+    import pickle
+
+    if not isinstance(obj, _Handed):
+        return obj
+    data = bytearray(sum(obj.sizes))
+    with open(obj.path, "rb") as f:
+        f.readinto(data)
+    os.unlink(obj.path)
+    view, at, bufs = memoryview(data), 0, []
+    for n in obj.sizes:
+        bufs.append(view[at : at + n])
+        at += n
+    return pickle.loads(obj.pickled, buffers=bufs)
 
 
 def _worker_start() -> None:
@@ -426,7 +488,7 @@ class _Cleaning:
     A worker codes node ids with its own codes; its results are put in the load's codes
     (the ids it coded, looked up once each) before they are handed on, so the parts
     are the same as cleaned here. Workers are forked at the start, before the reading
-    starts its threads; they get chunks and return parts through the pool's pipes."""
+    starts its threads; chunks and parts cross as :func:`_handed` packs them."""
 
     def __init__(self, workers: int, node_codes: _NodeCodes):
         self.nc, self.pool, self.pending, self.local = node_codes, None, deque(), {}
@@ -438,6 +500,7 @@ class _Cleaning:
 
             self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_worker_start)
             self.pool.submit(int).result()  # (all workers are forked on the first task)
+            _remove_orphans()
 
     def submit(self, ap: _Applier, spec: tuple, rows: pd.DataFrame, done) -> None:
         """Clean ``rows`` with ``ap`` (``spec``: how a worker makes it) and call ``done``
@@ -445,7 +508,7 @@ class _Cleaning:
         if self.pool is None:
             done(*_clean(ap, rows))
             return
-        self.pending.append((self.pool.submit(_clean_in_worker, spec, rows), done))
+        self.pending.append((self.pool.submit(_clean_in_worker, spec, _handed(rows, os.getpid())), done))
         while len(self.pending) > self.window:
             self._take()
 
@@ -466,6 +529,8 @@ class _Cleaning:
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
             self.pool = None
+            for p in _SHM.glob(f"chaingraph-{os.getpid()}-*"):  # (chunks and results not taken)
+                p.unlink(missing_ok=True)
 
     def _take(self) -> None:
         future, done = self.pending.popleft()
@@ -474,7 +539,7 @@ class _Cleaning:
         from concurrent.futures.process import BrokenProcessPool
 
         try:
-            pid, new, nodes, edges, rejects, ok = future.result()
+            pid, new, nodes, edges, rejects, ok = _received(future.result())
         except BrokenProcessPool as e:
             raise ChaingraphError("a worker process cleaning the rows stopped before it was done (killed, or out of "
                                   "memory?); the store is unchanged. --workers 0 cleans them in this process") from e

@@ -362,14 +362,20 @@ def _remove_abandoned(path: Path) -> None:
     written by a running process is left alone."""
     for d in path.glob(".tmp-v*-*"):
         pid = d.name.rsplit("-", 1)[-1]
-        if not (d.is_dir() and pid.isdigit()) or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
+        if d.is_dir() and pid.isdigit() and process_gone(int(pid)):
             shutil.rmtree(d, ignore_errors=True)
-        except (PermissionError, OSError):  # running (as another user), or cannot tell
-            pass
+
+
+def process_gone(pid: int) -> bool:
+    """Whether no process ``pid`` is running (False when it runs as another user, or
+    when that cannot be told)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        pass
+    return False
 
 
 # columns whose values are (nearly) all distinct: a Parquet dictionary for them is

@@ -299,6 +299,7 @@ def test_an_error_while_cleaning_in_a_worker_is_raised_and_the_store_is_unchange
         load(case_dir, tmp_path / "store", workers=2, chunk_size=1)
     assert not multiprocessing.active_children()
     assert Store.open(tmp_path / "store").version == version
+    assert not list(ingest_mod._SHM.glob(f"chaingraph-{os.getpid()}-*"))  # (chunks handed but not taken)
 
 
 def test_a_posting_without_another_party_is_listed_as_kept_without_an_edge(tmp_path):
@@ -568,6 +569,26 @@ def test_a_worker_killed_while_cleaning_is_one_clear_error_and_the_store_is_unch
         load(case_dir, tmp_path / "store", workers=2, chunk_size=1)
     assert not multiprocessing.active_children()
     assert Store.open(tmp_path / "store").version == version
+    assert not list(ingest_mod._SHM.glob(f"chaingraph-{os.getpid()}-*"))  # (chunks handed but not taken)
+
+
+def test_chunks_left_in_shared_memory_by_a_killed_load_are_removed_by_the_next(case_dir, tmp_path):
+    import subprocess
+    import sys
+
+    import chaingraph.ingest as ingest_mod
+
+    gone = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout)
+    dead = ingest_mod._SHM / f"chaingraph-{gone}-{gone + 1}-0"       # a load no longer running
+    alive = ingest_mod._SHM / f"chaingraph-{os.getppid()}-{gone + 1}-0"  # a running one's
+    try:
+        for p in (dead, alive):
+            p.write_bytes(b"rows")
+        load(case_dir, tmp_path / "store", workers=2, chunk_size=1)
+        assert not dead.exists() and alive.exists()
+    finally:
+        dead.unlink(missing_ok=True)
+        alive.unlink(missing_ok=True)
 
 
 def test_ctrl_c_while_workers_clean_stops_the_load_in_one_line(tmp_path):

@@ -32,14 +32,23 @@ def loaded(world, tmp_path_factory):
     return load(world.data_dir, tmp_path_factory.mktemp("store") / "s")
 
 
-def test_worker_processes_load_the_same_store(world, tmp_path):
+@pytest.mark.parametrize("shared_memory", [True, False])
+def test_worker_processes_load_the_same_store(world, tmp_path, monkeypatch, shared_memory):
     """Rows cleaned by worker processes (small chunks, so both workers code node ids
-    in turn) give the store cleaned in this process gives, table for table."""
-    from chaingraph.ingest import load
+    in turn) give the store cleaned in this process gives, table for table; whether
+    chunks cross through shared memory or, where there is none, through the pipe."""
+    from chaingraph import ingest
     from chaingraph.store import TABLES, Store
 
-    here = load(world.data_dir, tmp_path / "here", chunk_size=97, workers=0)
-    there = load(world.data_dir, tmp_path / "there", chunk_size=97, workers=2)
+    here = ingest.load(world.data_dir, tmp_path / "here", chunk_size=97, workers=0)
+    if not shared_memory:
+        monkeypatch.setattr(ingest, "_SHM", tmp_path / "no-shm")
+    handed = []
+    real = ingest._handed
+    monkeypatch.setattr(ingest, "_handed", lambda obj, pid: (handed.append(real(obj, pid)), handed[-1])[1])
+    there = ingest.load(world.data_dir, tmp_path / "there", chunk_size=97, workers=2)
+    assert len(handed) > 100 and all(isinstance(h, ingest._Handed) == shared_memory for h in handed)
+    assert not list(ingest._SHM.glob(f"chaingraph-{os.getpid()}-*"))  # (each file removed once read)
     assert [f.as_dict() for f in there.files] == [f.as_dict() for f in here.files]
     assert there.unrecognised == here.unrecognised
     a, b = Store.open(tmp_path / "here").tables, Store.open(tmp_path / "there").tables
