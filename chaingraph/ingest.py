@@ -440,14 +440,12 @@ def _received(obj):
 
     if not isinstance(obj, _Handed):
         return obj
-    data = bytearray(sum(obj.sizes))
+    bufs = [bytearray(n) for n in obj.sizes]  # (one each: an array kept does not keep the others)
     with open(obj.path, "rb") as f:
-        f.readinto(data)
+        for b in bufs:
+            if f.readinto(b) != len(b):
+                raise ChaingraphError(f"{obj.path}: cut short while a worker's rows were read back")
     os.unlink(obj.path)
-    view, at, bufs = memoryview(data), 0, []
-    for n in obj.sizes:
-        bufs.append(view[at : at + n])
-        at += n
     return pickle.loads(obj.pickled, buffers=bufs)
 
 
