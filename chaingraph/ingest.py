@@ -1051,7 +1051,7 @@ def _sha(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def load(paths, store, *, mappings=None, tolerance=DEFAULT_TOLERANCE, chunk_size=100_000, progress=None,
+def load(paths, store, *, mappings=None, tolerance=DEFAULT_TOLERANCE, chunk_size=200_000, progress=None,
          workers: int | None = None) -> LoadReport:
     """Load files or folders into the store at ``store`` (created if absent).
 
