@@ -30,6 +30,7 @@ from .exc import ChaingraphError, ReadError
 from .mapping import Mapping, builtin_mappings, normalise_header, read_mapping, recognise
 from .schema import Schema, load_schema
 from .store import PROVENANCE, REJECT_COLUMNS, Store, Tables, edge_property_columns, node_property_columns, process_gone
+from .types import Type
 
 FILE_COLUMNS = ["file_id", "file", "sheet", "source", "encoding", "read", "loaded", "merged", "rejected", "loaded_at"]
 # two statements of one transfer are matched when their times differ by at most this
@@ -145,6 +146,7 @@ class _Applier:
         self.required = mapping.required
         self.optional = [c for c in mapping.columns if c not in required]
         self.primary = sorted({e.kind for e in mapping.edges if e.primary})  # kinds a row is loaded as
+        self.keys = {n.key for n in mapping.nodes.values()}
         self.node_codes = node_codes if node_codes is not None else _NodeCodes()
 
     def _raw_columns(self, rows: pd.DataFrame) -> dict[str, pd.Series]:
@@ -176,6 +178,7 @@ class _Applier:
         n = len(rows)
         raw = self._raw_columns(rows)
         clean, errors, flags = {}, {}, {}
+        by_value = {}  # node key columns: (codes, values) of their distinct cells, for the node codes
         for col, s in raw.items():
             if col in self.codes:
                 k, uniq = pd.factorize(s, use_na_sentinel=True)
@@ -187,7 +190,13 @@ class _Applier:
                 errors[col] = pd.Series(np.where(bad[k], why, None), index=s.index, dtype=object)
                 flags[col] = None
                 continue
-            v, e, f = self.types[col].clean_series(s)
+            t = self.types[col]
+            if col in self.keys and type(t).clean_series is Type.clean_series:
+                k, v, e, f = t.clean_codes(s)
+                by_value[col] = (k, v)
+                v, e, f = (pd.Series(x[k], index=s.index, dtype=d) for x, d in ((v, t.dtype), (e, object), (f, object)))
+            else:
+                v, e, f = t.clean_series(s)
             clean[col], errors[col], flags[col] = v, e, f
         # direction from the sign of the amount (signed-amount statements) and |amount|
         for col, d in self.m.derive.items():
@@ -248,7 +257,15 @@ class _Applier:
         codes = {}
         for alias, spec in self.m.nodes.items():
             key = clean.get(spec.key)
-            if key is not None:
+            if key is None:
+                continue
+            if spec.key in by_value:  # (each distinct cell's value looked up once, not factorised again)
+                k, values = by_value[spec.key]
+                present = np.flatnonzero(pd.notna(values[:-1]))
+                uniq = np.full(len(values), -1, dtype=np.int64)
+                uniq[present] = self._codes(spec.kind, values[present])[:-1]
+                codes[alias] = uniq[np.where(ok, k, -1)]
+            else:
                 k, uniq = pd.factorize(key, use_na_sentinel=True)
                 codes[alias] = self._codes(spec.kind, uniq)[np.where(ok, k, -1)]
         # a node is recorded on a row when an edge of that row uses it, or when it is

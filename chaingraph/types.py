@@ -323,6 +323,22 @@ class Type:
         and :meth:`clean` takes the others one at a time.
         """
         s = _as_series(s)
+        codes, values, errors, flags = self.clean_codes(s)
+        return (
+            pd.Series(values[codes], index=s.index, dtype=self.dtype),
+            pd.Series(errors[codes], index=s.index, dtype=object),
+            pd.Series(flags[codes], index=s.index, dtype=object),
+        )
+
+    def clean_codes(self, s):
+        """:meth:`clean_series` before it is spread over the cells: ``(codes, values,
+        errors, flags)``, the last three with one slot per distinct cell and a last one
+        for an empty cell, ``codes[i]`` the slot of cell ``i`` (-1: empty).
+
+        (Money and time clean whole columns their own way; this still gives their
+        values, one distinct cell at a time.)
+        """
+        s = _as_series(s)
         a = _string_array(s)
         if a is None:
             codes, uniques = pd.factorize(s, use_na_sentinel=True)
@@ -344,11 +360,7 @@ class Type:
             rest = np.flatnonzero(todo)
             if len(rest):
                 self._clean_each(uniques.take(pa.array(rest)).to_pylist(), rest, values, errors, flags)
-        return (
-            pd.Series(values[codes], index=s.index, dtype=self.dtype),
-            pd.Series(errors[codes], index=s.index, dtype=object),
-            pd.Series(flags[codes], index=s.index, dtype=object),
-        )
+        return codes, values, errors, flags
 
     @staticmethod
     def _slots(n):

@@ -58,6 +58,21 @@ def test_worker_processes_load_the_same_store(world, tmp_path, monkeypatch, shar
         pd.testing.assert_frame_equal(y, x, obj=t)
 
 
+def test_node_keys_coded_by_distinct_cell_give_the_store_of_a_factorised_column(world, tmp_path, monkeypatch):
+    """Node keys are coded from the distinct cells their type cleaned (raw spellings of one
+    key, invalid and empty cells among them); coding the cleaned column gives the same store."""
+    from chaingraph import ingest
+    from chaingraph.store import TABLES, Store
+
+    ingest.load(world.data_dir, tmp_path / "by_cell", chunk_size=97, workers=0)
+    monkeypatch.setattr(ingest, "Type", type("NoType", (), {"clean_series": None}))  # every key column factorised
+    ingest.load(world.data_dir, tmp_path / "factorised", chunk_size=97, workers=0)
+    a, b = Store.open(tmp_path / "by_cell").tables, Store.open(tmp_path / "factorised").tables
+    for t in TABLES:
+        x, y = (getattr(s, t).drop(columns=["loaded_at"], errors="ignore") for s in (a, b))
+        pd.testing.assert_frame_equal(x, y, obj=t)
+
+
 def test_workers_only_for_a_large_load(world, monkeypatch):
     from chaingraph import ingest
 
