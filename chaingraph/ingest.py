@@ -15,11 +15,12 @@ import itertools
 import os
 import re
 import sys
+import threading
 import time as _time
 import unicodedata
 import warnings
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -1164,7 +1165,7 @@ def _read(files: list[Path], maps, schema: Schema, chunk_size: int, progress, cl
                 # no row looks like a known header: take the reader's own guess, so the
                 # report can say what each loader lacked (or the real reading problem)
                 sheets = open_tables(path)
-            file_id = _sha(path) if path.is_file() else ""
+            hashing = _sha_soon(path) if path.is_file() else None  # (while the first chunk is read)
         except ReadError as e:
             report.unrecognised.append({"file": str(path), "sheet": None, "reason": str(e)})
             continue
@@ -1181,22 +1182,29 @@ def _read(files: list[Path], maps, schema: Schema, chunk_size: int, progress, cl
                 })
                 continue
             rep = FileReport(str(path), mapping.source, sheet.encoding, sheet.name)
-            ap = _Applier(mapping, found, schema, file_id, str(path), sheet.name, cleaning.nc)
-            sheets_seen += 1
-            spec = (sheets_seen, mapping, found, file_id, str(path), sheet.name)  # (how a worker makes ap)
-            where = {"file_id": file_id, "file": str(path), "sheet": sheet.name or ""}
             ok_rows = []
-
-            def done(nodes, edges, rejects, ok, rep=rep, where=where, ok_rows=ok_rows):
-                if rejects is not None:
-                    rep.rejected += int((rejects["action"] == "row rejected").sum())
-                    rej_parts.append(rejects.assign(**where))
-                ok_rows.append(ok)
-                node_parts.extend(nodes)
-                edge_parts.extend(edges)
-
             try:
-                for chunk in sheet.chunks(chunk_size):
+                chunks = sheet.chunks(chunk_size)
+                first = next(chunks, None)
+                try:
+                    file_id = hashing.result() if hashing else ""
+                except OSError as e:
+                    report.unrecognised.append({"file": str(path), "sheet": None, "reason": f"{path}: {e.strerror or e}"})
+                    break
+                ap = _Applier(mapping, found, schema, file_id, str(path), sheet.name, cleaning.nc)
+                sheets_seen += 1
+                spec = (sheets_seen, mapping, found, file_id, str(path), sheet.name)  # (how a worker makes ap)
+                where = {"file_id": file_id, "file": str(path), "sheet": sheet.name or ""}
+
+                def done(nodes, edges, rejects, ok, rep=rep, where=where, ok_rows=ok_rows):
+                    if rejects is not None:
+                        rep.rejected += int((rejects["action"] == "row rejected").sum())
+                        rej_parts.append(rejects.assign(**where))
+                    ok_rows.append(ok)
+                    node_parts.extend(nodes)
+                    edge_parts.extend(edges)
+
+                for chunk in itertools.chain([first] if first is not None else [], chunks):
                     rep.read += len(chunk.rows) + len(chunk.bad)
                     if chunk.bad:
                         bad = pd.DataFrame([{"row": b.row, "column": b.column, "raw": b.raw, "reason": b.reason, "action": "row rejected"} for b in chunk.bad])
@@ -1212,6 +1220,19 @@ def _read(files: list[Path], maps, schema: Schema, chunk_size: int, progress, cl
             file_rows.append({"file_id": file_id, "file": str(path), "sheet": sheet.name or "", "source": mapping.source,
                               "encoding": sheet.encoding, "read": rep.read, "loaded_at": pd.Timestamp.now(tz="UTC")})
     return node_parts, edge_parts, rej_parts, file_rows, row_status
+
+
+def _sha_soon(path: Path) -> Future:
+    """:func:`_sha` of ``path``, computed in a thread of its own (hashlib releases the GIL)."""
+    done = Future()
+
+    def run():
+        try:
+            done.set_result(_sha(path))
+        except BaseException as e:
+            done.set_exception(e)
+    threading.Thread(target=run, name="chaingraph-hash", daemon=True).start()
+    return done
 
 
 def _release_memory() -> None:
