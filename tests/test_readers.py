@@ -11,6 +11,7 @@ import random
 import zipfile
 
 import openpyxl
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -232,6 +233,24 @@ def test_chunks_split_rows_and_keep_bad_rows_in_place(tmp_path):
     assert [c.rows["_row"].tolist() for c in chunks] == [[2, 3, 4], [6, 7, 8], [10, 11]]
     assert [[b.row for b in c.bad] for c in chunks] == [[], [5], [9]]
     assert all(c.rows.index.tolist() == list(range(len(c.rows))) for c in chunks)
+
+
+def test_chunks_are_put_together_from_quarter_pieces_the_first_handed_on_alone(tmp_path):
+    n = 400_000
+    lines = ["id,name,amount"] + [f"{i:012d},name-{i % 1000:04d}-padding,{i}.00" if i % 50_001 else f"{i}" for i in range(n)]
+    sheet = only(write(tmp_path / "big.csv", "\n".join(lines) + "\n"))
+    chunks = list(sheet.chunks(size=200_000))
+    sizes = [len(c.rows) for c in chunks]
+    assert sizes[0] < 100_000 and max(sizes) <= 200_000 and len(chunks) == 3  # (a quarter first, then whole ones)
+    rows = np.concatenate([c.rows["_row"].to_numpy() for c in chunks])
+    bad = [b.row for c in chunks for b in c.bad]
+    assert bad == [i + 2 for i in range(0, n, 50_001)]
+    assert sorted(rows.tolist() + bad) == list(range(2, n + 2))
+    last = 1
+    for c in chunks:  # each bad row in the chunk whose stretch of the file holds it
+        assert all(last < b.row <= c.rows["_row"].iloc[-1] or c is chunks[-1] for b in c.bad)
+        last = c.rows["_row"].iloc[-1]
+    assert chunks[1].rows["id"].iloc[0] == f"{rows[sizes[0]] - 2:012d}"
 
 
 def test_row_numbers_stay_exact_across_parser_blocks(tmp_path):
