@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -581,14 +582,23 @@ def test_chunks_left_in_shared_memory_by_a_killed_load_are_removed_by_the_next(c
     gone = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout)
     dead = ingest_mod._SHM / f"chaingraph-{gone}-{gone + 1}-0"       # a load no longer running
     alive = ingest_mod._SHM / f"chaingraph-{os.getppid()}-{gone + 1}-0"  # a running one's
+    theirs = ingest_mod._SHM / f"chaingraph-{gone}-{gone + 2}-0"     # another user's: not ours to remove
+    real_unlink = Path.unlink
+
+    def unlink(self, missing_ok=False):
+        if self == theirs:
+            raise PermissionError(13, "Operation not permitted", str(self))
+        return real_unlink(self, missing_ok=missing_ok)
     try:
-        for p in (dead, alive):
+        for p in (dead, alive, theirs):
             p.write_bytes(b"rows")
-        load(case_dir, tmp_path / "store", workers=2, chunk_size=1)
-        assert not dead.exists() and alive.exists()
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(Path, "unlink", unlink)
+            load(case_dir, tmp_path / "store", workers=2, chunk_size=1)
+        assert not dead.exists() and alive.exists() and theirs.exists()
     finally:
-        dead.unlink(missing_ok=True)
-        alive.unlink(missing_ok=True)
+        for p in (dead, alive, theirs):
+            p.unlink(missing_ok=True)
 
 
 def test_ctrl_c_while_workers_clean_stops_the_load_in_one_line(tmp_path):
