@@ -15,12 +15,11 @@ import itertools
 import os
 import re
 import sys
-import threading
 import time as _time
 import unicodedata
 import warnings
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -193,9 +192,9 @@ class _Applier:
                 continue
             t = self.types[col]
             if col in self.keys and type(t).clean_series is Type.clean_series:
-                k, v, e, f = t.clean_codes(s)
-                by_value[col] = (k, v)
-                v, e, f = (pd.Series(x[k], index=s.index, dtype=d) for x, d in ((v, t.dtype), (e, object), (f, object)))
+                enc = t.clean_codes(s)
+                by_value[col] = enc[:2]
+                v, e, f = t.spread(s.index, *enc)
             else:
                 v, e, f = t.clean_series(s)
             clean[col], errors[col], flags[col] = v, e, f
@@ -444,12 +443,13 @@ def _handed(obj, load_pid: int):
     return _Handed(pickled, str(path), [v.nbytes for v in views])
 
 
-def _remove_orphans() -> None:
-    """Files of :func:`_handed` left by loads whose process is gone (killed mid-load);
-    another user's stay (/dev/shm lets only their owner remove them)."""
-    for p in _SHM.glob("chaingraph-*"):
+def _remove_handed(load_pid: int | None = None) -> None:
+    """Files of :func:`_handed` not read: the load ``load_pid``'s (its workers stopped), or
+    else those of loads whose process is gone (killed mid-load). Another user's stay:
+    /dev/shm lets only their owner remove them."""
+    for p in _SHM.glob(f"chaingraph-{load_pid if load_pid is not None else ''}*"):
         pid = p.name.split("-")[1]
-        if pid.isdigit() and process_gone(int(pid)):
+        if pid.isdigit() and (int(pid) == load_pid if load_pid is not None else process_gone(int(pid))):
             try:
                 p.unlink(missing_ok=True)
             except OSError:
@@ -520,7 +520,7 @@ class _Cleaning:
 
             self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_worker_start)
             self.pool.submit(int).result()  # (all workers are forked on the first task)
-            _remove_orphans()
+            _remove_handed()  # (left by a load killed mid-way)
 
     def submit(self, ap: _Applier, spec: tuple, rows: pd.DataFrame, done) -> None:
         """Clean ``rows`` with ``ap`` (``spec``: how a worker makes it) and call ``done``
@@ -549,8 +549,7 @@ class _Cleaning:
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
             self.pool = None
-            for p in _SHM.glob(f"chaingraph-{os.getpid()}-*"):  # (chunks and results not taken)
-                p.unlink(missing_ok=True)
+            _remove_handed(os.getpid())  # (chunks and results not taken)
 
     def _take(self) -> None:
         future, done = self.pending.popleft()
@@ -1169,7 +1168,11 @@ def _read(files: list[Path], maps, schema: Schema, chunk_size: int, progress, cl
                 # no row looks like a known header: take the reader's own guess, so the
                 # report can say what each loader lacked (or the real reading problem)
                 sheets = open_tables(path)
-            hashing = _sha_soon(path) if path.is_file() else None  # (while the first chunk is read)
+            hashing = None
+            if path.is_file():  # (hashed while the first chunk is read; hashlib releases the GIL)
+                hasher = ThreadPoolExecutor(1, thread_name_prefix="chaingraph-hash")
+                hashing = hasher.submit(_sha, path)
+                hasher.shutdown(wait=False)  # (its thread ends with the hash)
         except ReadError as e:
             report.unrecognised.append({"file": str(path), "sheet": None, "reason": str(e)})
             continue
@@ -1224,19 +1227,6 @@ def _read(files: list[Path], maps, schema: Schema, chunk_size: int, progress, cl
             file_rows.append({"file_id": file_id, "file": str(path), "sheet": sheet.name or "", "source": mapping.source,
                               "encoding": sheet.encoding, "read": rep.read, "loaded_at": pd.Timestamp.now(tz="UTC")})
     return node_parts, edge_parts, rej_parts, file_rows, row_status
-
-
-def _sha_soon(path: Path) -> Future:
-    """:func:`_sha` of ``path``, computed in a thread of its own (hashlib releases the GIL)."""
-    done = Future()
-
-    def run():
-        try:
-            done.set_result(_sha(path))
-        except BaseException as e:
-            done.set_exception(e)
-    threading.Thread(target=run, name="chaingraph-hash", daemon=True).start()
-    return done
 
 
 def _release_memory() -> None:
