@@ -177,7 +177,7 @@ class _Applier:
         rownum = rows["_row"].to_numpy()
         n = len(rows)
         raw = self._raw_columns(rows)
-        clean, errors, flags = {}, {}, {}
+        clean, errors, flags = {}, {}, {}  # (errors and flags: None for a column with none)
         by_value = {}  # node key columns: (codes, values) of their distinct cells, for the node codes
         for col, s in raw.items():
             if col in self.codes:
@@ -187,17 +187,21 @@ class _Applier:
                 bad = np.array([m is None and u != "" for m, u in zip(mapped, norm)] + [False])
                 clean[col] = pd.Series(mapped[k], index=s.index, dtype=object)
                 why = "unknown value; expected one of: " + ", ".join(sorted({r for rs in self.m.values[col].values() for r in rs}))
-                errors[col] = pd.Series(np.where(bad[k], why, None), index=s.index, dtype=object)
+                errors[col] = pd.Series(np.where(bad[k], why, None), index=s.index, dtype=object) if bad.any() else None
                 flags[col] = None
                 continue
             t = self.types[col]
-            if col in self.keys and type(t).clean_series is Type.clean_series:
-                enc = t.clean_codes(s)
-                by_value[col] = enc[:2]
-                v, e, f = t.spread(s.index, *enc)
+            if type(t).clean_series is Type.clean_series:  # (spread here: errors and flags only where there are some)
+                k, values, errs, flgs = t.clean_codes(s)
+                if col in self.keys:
+                    by_value[col] = (k, values)
+                clean[col] = pd.Series(values[k], index=s.index, dtype=t.dtype)
+                errors[col], flags[col] = _spread_some(errs, k, s.index), _spread_some(flgs, k, s.index)
             else:
                 v, e, f = t.clean_series(s)
-            clean[col], errors[col], flags[col] = v, e, f
+                clean[col] = v
+                errors[col] = e if e.notna().any() else None
+                flags[col] = f if f is not None and f.notna().any() else None
         # direction from the sign of the amount (signed-amount statements) and |amount|
         for col, d in self.m.derive.items():
             if "sign_of" in d and d["sign_of"] in clean:
@@ -207,9 +211,11 @@ class _Applier:
                     given = clean[col]
                     clean[col] = given.where(given.notna(), sign)
                     # a signed amount with a direction column: the column wins, the error goes if the sign decides
-                    errors[col] = errors[col].where(given.notna() | sign.isna(), None)
+                    if errors[col] is not None:
+                        errors[col] = errors[col].where(given.notna() | sign.isna(), None)
                 else:
                     clean[col] = sign
+                    errors[col] = flags[col] = None
                 clean[d["sign_of"]] = amt.abs()
         # row rejection: a required group with no usable value
         reject = np.zeros(n, dtype=bool)
@@ -224,11 +230,11 @@ class _Applier:
             first_err_col, first_err = None, None
             for c in group:
                 if c in clean:
-                    usable |= (clean[c].notna() & errors[c].isna()).to_numpy()
+                    usable |= clean[c].notna().to_numpy() & ~_present(errors[c], n)
             for c in group:  # name the first column at fault
-                if c not in clean:
+                e = errors.get(c)
+                if e is None:
                     continue
-                e = errors[c]
                 has_err = e.notna().to_numpy() & ~usable & ~reject
                 if has_err.any():
                     rcol[has_err], rraw[has_err], rwhy[has_err] = self._label(c), self.shown.get(c, raw[c]).to_numpy()[has_err], e.to_numpy()[has_err]
@@ -246,7 +252,7 @@ class _Applier:
         ok = ~reject
         # optional cells that failed their type: dropped, reported, row kept
         for col, e in errors.items():
-            if col not in clean:
+            if col not in clean or e is None:
                 continue
             bad = e.notna().to_numpy() & ok
             if bad.any():
@@ -364,6 +370,16 @@ class _Applier:
                 warnings.simplefilter("ignore", UserWarning)
                 hit = text.str.contains(cond.matches, regex=True).to_numpy(dtype=bool, na_value=False)
         return pd.Series(np.append(hit, False)[k], index=v.index)
+
+
+def _spread_some(slots: np.ndarray, codes: np.ndarray, index) -> pd.Series | None:
+    """Per-distinct-cell errors or flags (:meth:`Type.clean_codes`) over the cells; None if there are none."""
+    return None if pd.isna(slots).all() else pd.Series(slots[codes], index=index, dtype=object)
+
+
+def _present(s: pd.Series | None, n: int) -> np.ndarray:
+    """The mask of the cells of ``s`` that have a value (``s`` None: none has)."""
+    return np.zeros(n, dtype=bool) if s is None else s.notna().to_numpy()
 
 
 def _drop_repeats(df: pd.DataFrame) -> pd.DataFrame:
