@@ -10,6 +10,7 @@ duplicate of a record already known, or rejected with its column and reason.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import os
@@ -178,7 +179,8 @@ class _Applier:
         n = len(rows)
         raw = self._raw_columns(rows)
         clean, errors, flags = {}, {}, {}  # (errors and flags: None for a column with none)
-        by_value = {}  # node key columns: (codes, values) of their distinct cells, for the node codes
+        by_value = {}  # (codes, values) of the distinct cells of the columns cleaned that way (a cell
+        # with an error has no value there, so what drops it below leaves these true)
         for col, s in raw.items():
             if col in self.codes:
                 k, uniq = pd.factorize(s, use_na_sentinel=True)
@@ -193,8 +195,7 @@ class _Applier:
             t = self.types[col]
             if type(t).clean_series is Type.clean_series:  # (spread here: errors and flags only where there are some)
                 k, values, errs, flgs = t.clean_codes(s)
-                if col in self.keys:
-                    by_value[col] = (k, values)
+                by_value[col] = (k, values)
                 clean[col] = pd.Series(values[k], index=s.index, dtype=t.dtype)
                 errors[col], flags[col] = _spread_some(errs, k, s.index), _spread_some(flgs, k, s.index)
             else:
@@ -277,6 +278,7 @@ class _Applier:
         # a node is recorded on a row when an edge of that row uses it, or when it is
         # a statement's own side or used by no edge at all (so a fee-only statement
         # still shows its account)
+        value_codes = functools.cache(lambda col: _value_codes(*by_value[col]))
         in_edges = {a for e in self.m.edges for a in (e.source, e.target)}
         always = {e.side for e in self.m.edges if e.side} | (set(self.m.nodes) - in_edges)
         used = {a: np.full(n, a in always) for a in codes}
@@ -321,11 +323,16 @@ class _Applier:
             df = pd.DataFrame({"_id": code[mask], "kind": spec.kind, "key": k if k.dtype == object else k.map(str)})
             f = flags.get(spec.key)
             df["flags"] = f[mask].reset_index(drop=True) if f is not None else None
+            same = {"_id": code[mask]}  # (what the records are compared on, as integers where known)
+            if f is None:
+                same["flags"] = np.zeros(len(df), dtype=np.int8)
             for prop, col in spec.properties.items():
                 if col in clean:
                     df[prop] = clean[col][mask].reset_index(drop=True)
+                    if col in by_value:
+                        same[prop] = value_codes(col)[mask]
             df["row"] = rownum[mask]
-            nodes.append(_drop_repeats(df))
+            nodes.append(_drop_repeats(df, same))
         # a loaded row that made none of the primary edges (a fee or interest posting, a transfer
         # exported without its other side) is in no record: it is listed, so no row is lost
         lone = ok & ~made
@@ -382,17 +389,27 @@ def _present(s: pd.Series | None, n: int) -> np.ndarray:
     return np.zeros(n, dtype=bool) if s is None else s.notna().to_numpy()
 
 
-def _drop_repeats(df: pd.DataFrame) -> pd.DataFrame:
+def _value_codes(codes: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per cell, a code of its cleaned value (-1: none) from :meth:`Type.clean_codes`'
+    ``codes`` and ``values`` (two cells cleaned to one value: one code)."""
+    return pd.factorize(values, use_na_sentinel=True)[0][codes]
+
+
+def _drop_repeats(df: pd.DataFrame, codes: dict | None = None) -> pd.DataFrame:
     """``df`` without the records repeating an earlier one except in ``row`` (as
     ``drop_duplicates``); only the rows whose node occurs more than once are compared,
-    and not on ``kind`` and ``key``, which the node code ``_id`` decides."""
+    and not on ``kind`` and ``key``, which the node code ``_id`` decides.
+
+    ``codes``: integer codes that stand for some columns' values (equal codes for
+    equal values), compared instead of the values."""
     again = pd.Series(df["_id"].to_numpy()).duplicated(keep=False).to_numpy()
     if not again.any():
         return df
     keep = ~again
-    sub = df[again]
     same = [c for c in df.columns if c not in ("row", "kind", "key")]
-    keep[np.flatnonzero(again)[~sub.duplicated(subset=same).to_numpy()]] = True
+    codes = {c: v[again] + 1 for c, v in (codes or {}).items()}  # (-1, no value: 0)
+    rest = pd.DataFrame({c: df[c].to_numpy()[again] for c in same if c not in codes}, index=pd.RangeIndex(int(again.sum())))
+    keep[np.flatnonzero(again)[~_duplicated(rest, same, codes)]] = True
     return df[keep] if not keep.all() else df
 
 

@@ -635,3 +635,17 @@ def test_ctrl_c_while_workers_clean_stops_the_load_in_one_line(tmp_path):
         assert cleaning.pool.submit(signal.getsignal, signal.SIGINT).result() == signal.SIG_IGN
     finally:
         cleaning.close()
+
+
+def test_a_node_record_repeated_in_a_chunk_is_kept_once_however_its_cells_are_spelled(tmp_path):
+    # the counterparty account three times: twice the same holder (full-width letters the
+    # second time: one cleaned value), once another; the own account three times the same
+    rows = [f"{CARD_A},张三,{ID_A},2024-01-02 1{i}:00:00,100.00,0.00,出,{CARD_B},{name},农业银行,转账,R{i},,"
+            for i, name in enumerate(["ABC公司", "ＡＢＣ公司", "王六"])]
+    (tmp_path / "s.csv").write_text(STATEMENT_A.splitlines()[0] + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    st = load([tmp_path / "s.csv"], tmp_path / "store", workers=0).store
+    obs = st.tables.node_obs
+    peer = obs[obs["id"] == f"bank_account:{CARD_B}"]
+    assert peer[["holder_name", "row"]].values.tolist() == [["ABC公司", 2], ["王六", 4]]
+    own = obs[obs["id"] == f"bank_account:{CARD_A}"]
+    assert own["row"].tolist() == [2]
