@@ -196,7 +196,7 @@ class _Applier:
             if type(t).clean_series is Type.clean_series:  # (spread here: errors and flags only where there are some)
                 k, values, errs, flgs = t.clean_codes(s)
                 by_value[col] = (k, values)
-                clean[col] = pd.Series(values[k], index=s.index, dtype=t.dtype)
+                clean[col] = _spread_values(values, k, s.index, t.dtype)
                 errors[col], flags[col] = _spread_some(errs, k, s.index), _spread_some(flgs, k, s.index)
             else:
                 v, e, f = t.clean_series(s)
@@ -320,7 +320,7 @@ class _Applier:
             if not mask.any():
                 continue
             k = clean[spec.key][mask].reset_index(drop=True)
-            df = pd.DataFrame({"_id": code[mask], "kind": spec.kind, "key": k if k.dtype == object else k.map(str)})
+            df = pd.DataFrame({"_id": code[mask], "kind": spec.kind, "key": k if k.dtype == object or _is_arrow_text(k) else k.map(str)})
             f = flags.get(spec.key)
             df["flags"] = f[mask].reset_index(drop=True) if f is not None else None
             same = {"_id": code[mask]}  # (what the records are compared on, as integers where known)
@@ -377,6 +377,25 @@ class _Applier:
                 warnings.simplefilter("ignore", UserWarning)
                 hit = text.str.contains(cond.matches, regex=True).to_numpy(dtype=bool, na_value=False)
         return pd.Series(np.append(hit, False)[k], index=v.index)
+
+
+def _spread_values(values: np.ndarray, codes: np.ndarray, index, dtype) -> pd.Series:
+    """:meth:`Type.clean_codes`' distinct values over the cells, of ``dtype``; text as Arrow
+    strings, taken from the distinct values (not converted one cell at a time)."""
+    if dtype == object:
+        a = _as_text(values)
+        if a is not None:
+            import pyarrow as pa
+
+            taken = a.take(pa.array(np.where(codes < 0, len(values) - 1, codes)))  # (the last slot: no value)
+            return pd.Series(pd.arrays.ArrowExtensionArray(taken), index=index, copy=False)
+    return pd.Series(values[codes], index=index, dtype=dtype)
+
+
+def _is_arrow_text(s: pd.Series) -> bool:
+    import pyarrow as pa
+
+    return isinstance(s.dtype, pd.ArrowDtype) and pa.types.is_large_string(s.dtype.pyarrow_dtype)
 
 
 def _spread_some(slots: np.ndarray, codes: np.ndarray, index) -> pd.Series | None:
@@ -1307,6 +1326,8 @@ def _compact(df: pd.DataFrame, prov: dict) -> tuple[int, dict]:
         elif v.dtype == object:
             a = _as_text(v.to_numpy())
             cols[c] = v if a is None else a  # (not all text: left to the merge as it is)
+        elif _is_arrow_text(v):
+            cols[c] = _as_text(v.array)
         else:
             cols[c] = v
     return len(df), cols
