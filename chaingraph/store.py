@@ -121,16 +121,28 @@ class _StoredTables(Tables):
         try:
             pf = pq.ParquetFile(self._dir / f"{name}.parquet")
             type_ = pf.schema_arrow.field(column).type
+            type_ = type_.value_type if pa.types.is_dictionary(type_) else type_
             want = pa.array(list(values), type=type_) if not pa.types.is_null(type_) else None
             parts = []
             for i in range(pf.num_row_groups if want is not None else 0):  # (null type: no values)
-                hit = pc.is_in(pf.read_row_group(i, columns=[column]).column(0), value_set=want)
+                hit = pc.is_in(_plain(pf.read_row_group(i, columns=[column])).column(0), value_set=want)
                 if pc.any(hit).as_py():
-                    parts.append(pf.read_row_group(i, columns=columns, use_pandas_metadata=True).filter(hit))
-            table = pa.concat_tables(parts) if parts else pf.schema_arrow.empty_table().select(columns)
+                    parts.append(_plain(pf.read_row_group(i, columns=columns, use_pandas_metadata=True).filter(hit)))
+            table = pa.concat_tables(parts) if parts else _plain(pf.schema_arrow.empty_table().select(columns))
         except (OSError, ValueError, pa.ArrowException) as e:
             raise self._unreadable(name, e) from None
         return table.to_pandas()
+
+
+def _plain(table):
+    """``table`` with its dictionary columns (categoricals of a few values, as written) as
+    their values: text, as the store gives it."""
+    import pyarrow as pa
+
+    for i, f in enumerate(table.schema):
+        if pa.types.is_dictionary(f.type):
+            table = table.set_column(i, f.with_type(f.type.value_type), table.column(i).cast(f.type.value_type))
+    return table
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -147,7 +159,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
     def column(name):
         table = pq.ParquetFile(path).read(columns=[name], use_threads=False, use_pandas_metadata=True)
-        return table.to_pandas(self_destruct=True)[name]
+        return _plain(table).to_pandas(self_destruct=True)[name]
 
     schema = pq.ParquetFile(path).schema_arrow
     if (schema.pandas_metadata or {}).get("index_columns"):  # (not written by a store: pandas' own way)
@@ -386,6 +398,9 @@ _UNIQUE_COLUMNS = {"id", "key", "label", "row", "edge_id", "txn_id", "time", "am
 # rows per Parquet row group, converted to Arrow one group at a time
 _SLICE = 262_144
 
+# a categorical of at most this many values is written as a dictionary column (read back as text)
+_FEW = 1024
+
 
 def _to_parquet(df: pd.DataFrame, path: Path, dictionaries: dict | None = None) -> None:
     """Write ``df`` as Parquet (zstd), a slice of rows at a time.
@@ -412,6 +427,12 @@ def _to_parquet(df: pd.DataFrame, path: Path, dictionaries: dict | None = None) 
         table = pa.Table.from_pandas(df, preserve_index=False)  # (mixed-type text: as pandas would)
         pq.write_table(table, path, **options)
         return
+    # a categorical of a few values (kind, file, sheet) is written as its codes and
+    # values, not as text that Parquet would hash again into a dictionary of its own
+    for i, f in enumerate(schema):
+        col = df[f.name]
+        if pa.types.is_string(f.type) and isinstance(col.dtype, pd.CategoricalDtype) and len(col.cat.categories) <= _FEW:
+            schema = schema.set(i, f.with_type(pa.dictionary(pa.int32(), pa.string())))
     dictionaries = {} if dictionaries is None else dictionaries
     with pq.ParquetWriter(path, schema, **options) as w:
         for a in range(0, n, _SLICE):
@@ -454,10 +475,14 @@ def _arrow_column(col: pd.Series, type_, dictionaries: dict):
         if pa.types.is_null(type_):
             return pa.nulls(len(codes))
         cats = col.cat.categories
-        key = (id(cats), str(type_))
+        text = type_.value_type if pa.types.is_dictionary(type_) else type_
+        key = (id(cats), str(text))
         if key not in dictionaries:  # (kept with its categories: their id is not reused meanwhile)
-            dictionaries[key] = (cats, pa.array(cats.to_numpy(dtype=object), type=type_, from_pandas=True))
-        return dictionaries[key][1].take(pa.array(codes, mask=codes < 0))
+            dictionaries[key] = (cats, pa.array(cats.to_numpy(dtype=object), type=text, from_pandas=True))
+        index = pa.array(codes, mask=codes < 0)
+        if pa.types.is_dictionary(type_):
+            return pa.DictionaryArray.from_arrays(index.cast(pa.int32()), dictionaries[key][1])
+        return dictionaries[key][1].take(index)
     if pa.types.is_null(type_):
         return pa.nulls(len(col))
     a = pa.array(col, type=type_, from_pandas=True)

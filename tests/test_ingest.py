@@ -103,16 +103,24 @@ def test_one_node_per_account_and_one_edge_per_transfer(case_dir, tmp_path):
 
 
 def test_store_tables_read_as_pandas_reads_them(case_dir, tmp_path):
-    # the store reads a column at a time (less memory): same columns, dtypes and values
+    # the store reads a column at a time (less memory): same columns, dtypes and values,
+    # text written as a dictionary (kind, file, sheet) read as text
+    import pyarrow.parquet as pq
+
     from chaingraph.store import TABLES, _read_parquet
 
     load(case_dir, tmp_path / "store")
     load(case_dir / "sub", tmp_path / "store")  # (a second version: an incremental load)
     vdir = tmp_path / "store" / Store.open(tmp_path / "store").version
+    assert str(pq.ParquetFile(vdir / "edge_obs.parquet").schema_arrow.field("kind").type).startswith("dictionary")
     for name in TABLES:
         want = pd.read_parquet(vdir / f"{name}.parquet")
+        for c in want.columns:
+            if isinstance(want[c].dtype, pd.CategoricalDtype):
+                want[c] = want[c].astype(want[c].cat.categories.dtype)
         got = _read_parquet(vdir / f"{name}.parquet")
         assert len(got) == len(want) > 0
+        assert not any(isinstance(got[c].dtype, pd.CategoricalDtype) for c in got.columns)
         pd.testing.assert_frame_equal(got, want)
     # a file pandas wrote with its index: read as pandas reads it
     df = pd.DataFrame({"a": [1, 2]}, index=pd.Index(["x", "y"], name="k"))
@@ -547,10 +555,15 @@ def test_edge_ids_are_the_pandas_hash_of_the_first_records_text():
     src = np.array([ids.index(v) for v in obs["source"]])
     dst = np.array([ids.index(v) for v in obs["target"]])
     reps = np.array([0, 1, 2, 3])
-    want = pd.util.hash_pandas_object(obs[["kind", "source", "target", "file_id", "sheet", "row", "spec"]].astype("str"),
-                                      index=False).to_numpy().view("int64")
-    for row in (obs["row"], obs["row"].astype("int64")):
-        assert np.array_equal(_edge_hash(obs.assign(row=row), reps, src, dst, ids), want)
+    # row numbers far apart (hashed by value) and close together (marked in a range), with and without NA
+    for rows in ([2, 2, 10**12, 3], [2, 2, 7, 3], [2, None, 7, 3]):
+        o = obs.assign(row=pd.array(rows, dtype="Int64"))
+        want = pd.util.hash_pandas_object(o[["kind", "source", "target", "file_id", "sheet", "row", "spec"]].astype("str"),
+                                          index=False).to_numpy().view("int64")
+        for row in (o["row"], o["row"].astype("int64")) if None not in rows else (o["row"],):
+            assert np.array_equal(_edge_hash(o.assign(row=row), reps, src, dst, ids), want)
+    assert not np.array_equal(_edge_hash(obs.assign(row=pd.array([2, 2, 7, 4], dtype="Int64")), reps, src, dst, ids),
+                              _edge_hash(obs.assign(row=pd.array([2, 2, 7, 3], dtype="Int64")), reps, src, dst, ids))
 
 
 def test_a_worker_killed_while_cleaning_is_one_clear_error_and_the_store_is_unchanged(case_dir, tmp_path, monkeypatch):
