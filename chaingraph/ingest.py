@@ -823,7 +823,7 @@ def _edge_hash(obs: pd.DataFrame, reps: np.ndarray, src: np.ndarray, dst: np.nda
             t = pd.Series(kuniq, dtype=object).astype("str").to_numpy(dtype=object)
             hashes.append(pd.util.hash_array(t, categorize=False)[kcode[reps]])
         else:
-            codes, uniq = pd.factorize(obs[c].iloc[reps], use_na_sentinel=False)
+            codes, uniq = _factorize(obs[c], reps)
             if uniq.dtype.kind == "i" and not pd.isna(uniq).any():  # (row numbers: Arrow's text is str()'s, 5x faster)
                 import pyarrow as pa
 
@@ -832,6 +832,21 @@ def _edge_hash(obs: pd.DataFrame, reps: np.ndarray, src: np.ndarray, dst: np.nda
                 t = pd.Series(uniq, dtype=object).astype("str").to_numpy(dtype=object)
             hashes.append(pd.util.hash_array(t, categorize=False)[codes])
     return _combine_hashes(hashes).view("int64")
+
+
+def _factorize(col: pd.Series, rows: np.ndarray):
+    """``pd.factorize`` of ``col`` at ``rows`` (NaN a value); integers of a small range
+    (row numbers, edge specs) by marking the values present instead of a hash table:
+    the distinct values then come sorted, with the same code for the same value."""
+    if pd.api.types.is_integer_dtype(col.dtype) and len(rows):
+        v = col.to_numpy(dtype="int64", na_value=np.iinfo(np.int64).min)[rows]
+        lo, hi = int(v.min()), int(v.max())
+        if lo > np.iinfo(np.int64).min and hi - lo <= 4 * len(v):
+            present = np.zeros(hi - lo + 1, dtype=bool)
+            present[v - lo] = True
+            rank = np.cumsum(present) - 1
+            return rank[v - lo], np.flatnonzero(present) + lo
+    return pd.factorize(col.iloc[rows], use_na_sentinel=False)
 
 
 def _transfer_groups(key: dict, tol: pd.Timedelta) -> np.ndarray:
@@ -1010,24 +1025,26 @@ def derive_edges(obs: pd.DataFrame, schema: Schema, tol: pd.Timedelta = DEFAULT_
     time = obs["time"]
     kcode, kinds = pd.factorize(obs["kind"])
     rep = pos.copy()
-    for ki, kind in enumerate(kinds):
-        ek = schema.edges.get(kind)
-        if ek is None:
-            continue
+
+    def group(ki):  # (the first record of each record's edge, for the records of one kind)
+        ek = schema.edges[kinds[ki]]
         idx = np.flatnonzero(kcode == ki)
         keys = {"source": src[idx], "target": dst[idx]}
         if ek.merge == "key":
-            g = idx[_first_of_groups(keys)]
-        elif ek.merge == "time":
-            g = idx[_first_of_groups({**keys, "time": time.iloc[idx].to_numpy(dtype="int64", na_value=np.iinfo(np.int64).min)})]
-        else:
-            amount = obs["amount"].to_numpy()[idx]
-            txn, _ = pd.factorize(obs["txn_id"].iloc[idx])
-            key = {**keys, "cents": np.round(np.nan_to_num(amount, nan=-1.0) * 100).astype("int64"),
-                   "time": time.iloc[idx].to_numpy(dtype="int64", na_value=np.iinfo(np.int64).min),
-                   "txn": txn, "end": end[idx], "pos": idx}
-            g = _transfer_groups(key, tol)
-        rep[idx] = g
+            return idx, idx[_first_of_groups(keys)]
+        if ek.merge == "time":
+            return idx, idx[_first_of_groups({**keys, "time": time.iloc[idx].to_numpy(dtype="int64", na_value=np.iinfo(np.int64).min)})]
+        amount = obs["amount"].to_numpy()[idx]
+        txn, _ = pd.factorize(obs["txn_id"].iloc[idx])
+        key = {**keys, "cents": np.round(np.nan_to_num(amount, nan=-1.0) * 100).astype("int64"),
+               "time": time.iloc[idx].to_numpy(dtype="int64", na_value=np.iinfo(np.int64).min),
+               "txn": txn, "end": end[idx], "pos": idx}
+        return idx, _transfer_groups(key, tol)
+
+    # kinds grouped two at a time (numpy and pandas release the GIL for much of it)
+    with ThreadPoolExecutor(2, thread_name_prefix="chaingraph-group") as pool:
+        for idx, g in pool.map(group, [ki for ki, kind in enumerate(kinds) if kind in schema.edges]):
+            rep[idx] = g
     _release_memory()
     reps = np.flatnonzero(rep == pos)
     group = np.full(n, -1)
