@@ -525,10 +525,21 @@ def _received(obj):
 
 def _worker_start() -> None:
     """A cleaning worker leaves Ctrl-C to the load, which stops the workers (else each
-    would print a traceback of the interrupted wait for its next chunk)."""
+    would print a traceback of the interrupted wait for its next chunk); and it exits
+    when the load's process is gone (killed, as by the out-of-memory killer): forked
+    workers hold the pool's pipes open themselves, so they would wait for a chunk for ever."""
     import signal
+    import threading
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            _time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="chaingraph-parent", daemon=True).start()
 
 
 def default_workers(paths: list[Path]) -> int:

@@ -662,3 +662,32 @@ def test_a_node_record_repeated_in_a_chunk_is_kept_once_however_its_cells_are_sp
     assert peer[["holder_name", "row"]].values.tolist() == [["ABC公司", 2], ["王六", 4]]
     own = obs[obs["id"] == f"bank_account:{CARD_A}"]
     assert own["row"].tolist() == [2]
+
+
+def test_workers_exit_when_the_load_is_killed(tmp_path):
+    """A load killed outright (SIGKILL, as the out-of-memory killer does) leaves no worker
+    waiting for chunks for ever."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = ("import sys, time; from chaingraph.ingest import _Cleaning, _NodeCodes\n"
+            "c = _Cleaning(2, _NodeCodes()); print(*c.pool._processes, flush=True); time.sleep(600)")
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    workers = [int(w) for w in p.stdout.readline().split()]
+    assert len(workers) == 2
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait(timeout=10)
+
+    def alive(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # (a zombie has exited)
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 10
+    while any(alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(w) for w in workers)
