@@ -691,3 +691,15 @@ def test_workers_exit_when_the_load_is_killed(tmp_path):
     while any(alive(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(alive(w) for w in workers)
+
+
+def test_a_files_id_is_the_start_of_its_sha256(tmp_path):
+    import hashlib
+
+    from chaingraph.ingest import _sha
+
+    for n in (0, 5, (16 << 20) + 3):  # (empty, small, and across the 16 MB reads)
+        f = tmp_path / f"f{n}"
+        data = os.urandom(n)
+        f.write_bytes(data)
+        assert _sha(f) == hashlib.sha256(data).hexdigest()[:16]
