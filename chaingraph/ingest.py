@@ -1149,9 +1149,9 @@ def _sha(path: Path) -> str:
     reading, and each read waits for the GIL (up to 5 ms while the reader holds it), so
     1 MB reads made the first chunk wait 1.2 s for the hash of a 150 MB file."""
     h = hashlib.sha256()
-    buf = bytearray(16 << 20)
-    view = memoryview(buf)
     with open(path, "rb", buffering=0) as f:
+        buf = bytearray(min(16 << 20, os.fstat(f.fileno()).st_size + 1))  # (a small file: a small buffer)
+        view = memoryview(buf)
         while n := f.readinto(buf):
             h.update(view[:n])
     return h.hexdigest()[:16]
