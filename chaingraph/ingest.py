@@ -147,7 +147,6 @@ class _Applier:
         self.required = mapping.required
         self.optional = [c for c in mapping.columns if c not in required]
         self.primary = sorted({e.kind for e in mapping.edges if e.primary})  # kinds a row is loaded as
-        self.keys = {n.key for n in mapping.nodes.values()}
         self.node_codes = node_codes if node_codes is not None else _NodeCodes()
 
     def _raw_columns(self, rows: pd.DataFrame) -> dict[str, pd.Series]:

@@ -323,14 +323,11 @@ class Type:
         and :meth:`clean` takes the others one at a time.
         """
         s = _as_series(s)
-        return self.spread(s.index, *self.clean_codes(s))
-
-    def spread(self, index, codes, values, errors, flags):
-        """:meth:`clean_codes`' result over the cells: ``(values, errors, flags)`` on ``index``."""
+        codes, values, errors, flags = self.clean_codes(s)
         return (
-            pd.Series(values[codes], index=index, dtype=self.dtype),
-            pd.Series(errors[codes], index=index, dtype=object),
-            pd.Series(flags[codes], index=index, dtype=object),
+            pd.Series(values[codes], index=s.index, dtype=self.dtype),
+            pd.Series(errors[codes], index=s.index, dtype=object),
+            pd.Series(flags[codes], index=s.index, dtype=object),
         )
 
     def clean_codes(self, s):
