@@ -624,7 +624,7 @@ def test_ctrl_c_while_workers_clean_stops_the_load_in_one_line(tmp_path):
 
     f = tmp_path / "big.csv"
     row = f"{CARD_A},张三,{ID_A},2024-01-02 10:11:12,\"5,000.00\",5000.00,进,{CARD_C},李四,建设银行,转账,A001,1.2.3.4,\n"
-    f.write_bytes((STATEMENT_A.splitlines()[0] + "\n" + row * 300_000).encode("gb18030"))
+    f.write_bytes((STATEMENT_A.splitlines()[0] + "\n" + row * 600_000).encode("gb18030"))  # (about 3 s of loading)
     cmd = [sys.executable, "-m", "chaingraph.cli", "load", str(f), "--store", str(tmp_path / "s"), "--workers", "2"]
     p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True,
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -633,7 +633,7 @@ def test_ctrl_c_while_workers_clean_stops_the_load_in_one_line(tmp_path):
         lines.append(line)
         if line.startswith("reading"):
             break
-    time.sleep(1.5)
+    time.sleep(0.8)  # (the first chunks are with the workers, most rows not read yet)
     os.killpg(p.pid, signal.SIGINT)
     err = "".join(lines) + p.stderr.read()
     assert p.wait(timeout=60) == 130, err
